@@ -1,0 +1,6 @@
+package main
+
+// commands lists every subcommand. Each lives in the file of its name.
+func commands() map[string]command {
+	return map[string]command{}
+}
