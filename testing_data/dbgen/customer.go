@@ -1,0 +1,177 @@
+package dbgen
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+)
+
+// Per-column streams of the customer table: dbgen's seeds for streams 26–31
+// and how many numbers each column is allotted per row. A column that uses
+// fewer is skipped forward to its allotment at the end of the row.
+var customerStreams = [numCustomerColumns]struct {
+	seed   int64
+	perRow int64
+}{
+	colAddress: {881155353, 9},
+	colNation:  {1489529863, 1},
+	colPhone:   {1521138112, 3},
+	colBalance: {298370230, 1},
+	colSegment: {1140279430, 1},
+	colComment: {1335826707, 2},
+}
+
+const (
+	colAddress = iota
+	colNation
+	colPhone
+	colBalance
+	colSegment
+	colComment
+	numCustomerColumns
+)
+
+const (
+	// Address lengths: dbgen's average of 25 scaled by 0.4 and 1.6.
+	addressMin, addressMax = 10, 40
+	// Comment lengths: dbgen's average of 73 scaled by 0.4 and 1.6.
+	commentMin, commentMax = 29, 116
+	// Account balance range in cents.
+	balanceMin, balanceMax = -99999, 999999
+	// maxRowLen bounds one customer line for up to 19-digit keys.
+	maxRowLen = 20 + 10 + 20 + addressMax + 3 + 16 + 12 + 10 + commentMax + 9
+)
+
+// alphaNum is the alphabet of dbgen's random strings, indexed by six bits.
+const alphaNum = "0123456789abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ,"
+
+// ErrRowRange reports a row range outside the table's key space.
+var ErrRowRange = errors.New("dbgen: invalid row range")
+
+// MaxKey is the largest customer key the generator accepts: the last row at
+// dbgen's largest supported scale factor.
+const MaxKey = customersPerSF * MaxScaleFactor
+
+// Generator produces customer rows. It holds dbgen's text pool (300 MiB),
+// which takes about a second to build; after that it is read-only, so one
+// Generator may serve any number of goroutines at once.
+type Generator struct {
+	pool     []byte
+	segments *picker
+}
+
+// NewGenerator builds a Generator, including its text pool.
+func NewGenerator() *Generator {
+	return &Generator{pool: buildTextPool(), segments: newPicker(distMarketSegments)}
+}
+
+// AppendRows appends the lines of customers first … first+count−1 (keys
+// start at 1) to dst and returns the extended slice. Each line is exactly
+// what dbgen writes to customer.tbl, newline included. A row's content
+// depends only on its key, not on the scale factor or the range asked for.
+// It returns ErrRowRange if first < 1, count < 0 or the range passes MaxKey.
+func (g *Generator) AppendRows(dst []byte, first, count int64) ([]byte, error) {
+	if first < 1 || count < 0 || first > MaxKey || count > MaxKey-first+1 {
+		return dst, fmt.Errorf("%w: first %d, count %d (keys run 1..%d)", ErrRowRange, first, count, MaxKey)
+	}
+	return g.appendRows(dst, first, count), nil
+}
+
+// appendRows is AppendRows without the range check.
+func (g *Generator) appendRows(dst []byte, first, count int64) []byte {
+	// rowStart holds each column's stream state at the start of the current
+	// row; step moves it to the next row.
+	var rowStart, step [numCustomerColumns]int64
+	for c, cs := range customerStreams {
+		s := stream{x: cs.seed}
+		s.skip(cs.perRow * (first - 1))
+		rowStart[c] = s.x
+		step[c] = lehmerPow(cs.perRow)
+	}
+	pool := g.pool
+	for key := first; key < first+count; key++ {
+		// Only the address uses a varying count of numbers; the other
+		// columns always use exactly their allotment, so their streams run
+		// on from row to row.
+		addr := stream{x: rowStart[colAddress]}
+		rowStart[colAddress] = rowStart[colAddress] * step[colAddress] % lehmerM
+		nation := stream{x: rowStart[colNation]}
+		phone := stream{x: rowStart[colPhone]}
+		balance := stream{x: rowStart[colBalance]}
+		segment := stream{x: rowStart[colSegment]}
+		comment := stream{x: rowStart[colComment]}
+
+		dst = strconv.AppendInt(dst, key, 10)
+		dst = append(dst, "|Customer#"...)
+		dst = appendPadded(dst, key, 9)
+		dst = append(dst, '|')
+
+		n := addr.uniform(addressMin, addressMax)
+		var bits int64
+		for i := range n {
+			if i%5 == 0 {
+				bits = addr.alnum()
+			}
+			dst = append(dst, alphaNum[bits&63])
+			bits >>= 6
+		}
+		dst = append(dst, '|')
+
+		nk := nation.uniform(0, nationCount-1)
+		dst = strconv.AppendInt(dst, nk, 10)
+		dst = append(dst, '|')
+
+		area := phone.uniform(100, 999)
+		exchange := phone.uniform(100, 999)
+		number := phone.uniform(1000, 9999)
+		dst = appendPadded(dst, 10+nk%90, 2)
+		dst = append(dst, '-')
+		dst = appendPadded(dst, area, 3)
+		dst = append(dst, '-')
+		dst = appendPadded(dst, exchange, 3)
+		dst = append(dst, '-')
+		dst = appendPadded(dst, number, 4)
+		dst = append(dst, '|')
+
+		cents := balance.uniform(balanceMin, balanceMax)
+		if cents < 0 {
+			dst = append(dst, '-')
+			cents = -cents
+		}
+		dst = strconv.AppendInt(dst, cents/100, 10)
+		dst = append(dst, '.')
+		dst = appendPadded(dst, cents%100, 2)
+		dst = append(dst, '|')
+
+		dst = append(dst, g.segments.word(&segment)...)
+		dst = append(dst, '|')
+
+		off := comment.uniform(0, textPoolSize-commentMax)
+		length := comment.uniform(commentMin, commentMax)
+		dst = append(dst, pool[off:off+length]...)
+		dst = append(dst, '|', '\n')
+
+		rowStart[colNation] = nation.x
+		rowStart[colPhone] = phone.x
+		rowStart[colBalance] = balance.x
+		rowStart[colSegment] = segment.x
+		rowStart[colComment] = comment.x
+	}
+	return dst
+}
+
+// appendPadded appends v (≥ 0) in decimal, zero-padded to at least width
+// digits.
+func appendPadded(dst []byte, v int64, width int) []byte {
+	var buf [20]byte
+	i := len(buf)
+	for v >= 10 || width > 1 {
+		i--
+		buf[i] = byte('0' + v%10)
+		v /= 10
+		width--
+	}
+	i--
+	buf[i] = byte('0' + v)
+	return append(dst, buf[i:]...)
+}
