@@ -1,0 +1,243 @@
+// Package stage is funnel's second stage: it takes one work unit (a byte
+// range of an input blob), range-reads exactly the bytes it needs, pinned to
+// the ETag partition planned with, runs the aggregation kernel over them,
+// and sends the unit's partial aggregate to the merge stage (topic
+// "partials") through the job's transport.
+//
+// Memory is bounded whatever the unit size: the blob is read in segments as
+// the kernel consumes it, never whole.
+//
+// The binary is cmd/aggregate; the kernel is package aggregate.
+package stage
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/funnelpipe/funnel/aggregate"
+	"github.com/funnelpipe/funnel/job"
+	"github.com/funnelpipe/funnel/transport"
+)
+
+// Topics this stage receives on and sends to.
+const (
+	InTopic  = "units"
+	OutTopic = "partials"
+)
+
+// Source reads byte ranges of input blobs.
+type Source interface {
+	// ReadRange returns count bytes of blob name from offset, as they are
+	// in the version with the given ETag. A blob whose ETag is no longer
+	// etag gives an error wrapping transport.ErrConflict; a missing one,
+	// transport.ErrNotFound.
+	ReadRange(ctx context.Context, container, name, etag string, offset, count int64) (io.ReadCloser, error)
+}
+
+// Stage runs work units.
+type Stage struct {
+	Source     Source
+	Store      job.Store
+	Transports map[string]transport.Transport
+	// SegmentBytes is how much is read per range request past the unit's
+	// first one (default 4 MiB).
+	SegmentBytes int64
+	Now          func() time.Time
+	Log          *slog.Logger
+}
+
+func (s *Stage) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *Stage) log() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.Default()
+}
+
+// ErrPermanent marks a failure that retrying cannot fix; the job has been
+// failed with the reason and the delivery should not be retried.
+var ErrPermanent = errors.New("permanent failure")
+
+// Handle runs the unit a trigger delivered through the transport named
+// medium. A nil error means the unit's partial has been sent (or was sent
+// before: a redelivery) or the job no longer needs it. Any other error
+// means "retry": the unit's last error is recorded on the job so that, if
+// the message ends in a poison queue, the job fails with that reason.
+func (s *Stage) Handle(ctx context.Context, medium string, d transport.Delivery) error {
+	in, ok := s.Transports[medium]
+	if !ok {
+		return fmt.Errorf("aggregate: no transport %q", medium)
+	}
+	msg, err := in.Open(ctx, InTopic, d)
+	if errors.Is(err, transport.ErrNotFound) {
+		// Open finds the body gone only after Done: the partial was sent.
+		s.log().Info("unit already processed", "id", msg.ID)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("aggregate: open delivery: %w", err)
+	}
+	var u job.WorkUnit
+	if err := json.Unmarshal(msg.Body, &u); err != nil {
+		return fmt.Errorf("aggregate: message %s: bad work unit: %w", msg.ID, err)
+	}
+	if err := checkUnit(&u); err != nil {
+		return fmt.Errorf("aggregate: message %s: %w", msg.ID, err)
+	}
+	err = s.run(ctx, &u)
+	switch {
+	case errors.Is(err, ErrPermanent):
+		s.log().Warn("unit failed the job", "job", u.Job, "unit", u.Index, "err", err)
+	case err != nil:
+		if rerr := job.RecordError(ctx, s.Store, u.Job, u.Index, err.Error()); rerr != nil {
+			s.log().Warn("could not record unit error", "job", u.Job, "unit", u.Index, "err", rerr)
+		}
+		return err
+	}
+	if err := in.Done(ctx, InTopic, msg); err != nil {
+		// The partial is sent; a leftover message body is only garbage.
+		s.log().Warn("could not release unit message", "id", msg.ID, "err", err)
+	}
+	return nil
+}
+
+func checkUnit(u *job.WorkUnit) error {
+	switch {
+	case u.Job == "":
+		return errors.New("work unit without job")
+	case u.Count < 1 || u.Index < 0 || u.Index >= u.Count:
+		return fmt.Errorf("unit %d of %d out of range", u.Index, u.Count)
+	case u.Shards < 1:
+		return fmt.Errorf("unit with %d shards", u.Shards)
+	case u.Start < 0 || u.End <= u.Start || u.End > u.Size:
+		return fmt.Errorf("bad range [%d, %d) of a %d-byte blob", u.Start, u.End, u.Size)
+	case u.Container == "" || u.File == "":
+		return errors.New("unit without input blob")
+	}
+	return u.Layout.Validate()
+}
+
+func (s *Stage) run(ctx context.Context, u *job.WorkUnit) error {
+	out, ok := s.Transports[u.Transport]
+	if !ok {
+		return fmt.Errorf("%w: job %s: transport %q is not configured here", ErrPermanent, u.Job, u.Transport)
+	}
+	rec, err := job.Get(ctx, s.Store, u.Job)
+	if err != nil {
+		return fmt.Errorf("aggregate: %w", err)
+	}
+	if rec.State == job.Failed || rec.State == job.Done {
+		s.log().Info("job no longer needs unit", "job", u.Job, "unit", u.Index, "state", rec.State)
+		return nil
+	}
+	started := s.now()
+	r := &segmentReader{ctx: ctx, src: s.Source, u: u, seg: s.SegmentBytes}
+	r.pos = max(0, u.Start-1)
+	defer r.Close()
+	p, err := aggregate.ScanRange(ctx, r, aggregate.Range{File: u.File, Start: u.Start, End: u.End}, u.Layout)
+	if errors.Is(err, transport.ErrConflict) {
+		reason := fmt.Sprintf("input blob %s/%s changed while the job ran (planned ETag %s)", u.Container, u.File, u.ETag)
+		if ferr := job.Fail(ctx, s.Store, u.Job, u.Index, reason, s.now()); ferr != nil {
+			return fmt.Errorf("aggregate: %s; and failing the job: %w", reason, ferr)
+		}
+		return fmt.Errorf("%w: %s", ErrPermanent, reason)
+	}
+	if errors.Is(err, transport.ErrNotFound) {
+		reason := fmt.Sprintf("input blob %s/%s was deleted while the job ran", u.Container, u.File)
+		if ferr := job.Fail(ctx, s.Store, u.Job, u.Index, reason, s.now()); ferr != nil {
+			return fmt.Errorf("aggregate: %s; and failing the job: %w", reason, ferr)
+		}
+		return fmt.Errorf("%w: %s", ErrPermanent, reason)
+	}
+	if err != nil {
+		return fmt.Errorf("aggregate: unit %d of job %s: %w", u.Index, u.Job, err)
+	}
+	pm := job.PartialMsg{
+		Job: u.Job, Transport: u.Transport, Index: u.Index, Count: u.Count, Shards: u.Shards,
+		Bytes: u.End - u.Start, Started: started.UTC(), Finished: s.now().UTC(), Partial: p,
+	}
+	body, err := json.Marshal(&pm)
+	if err != nil {
+		return fmt.Errorf("aggregate: encode partial: %w", err)
+	}
+	if err := out.Send(ctx, OutTopic, transport.Message{ID: job.PartialID(u.Job, u.Index), Body: body}); err != nil {
+		return fmt.Errorf("aggregate: send partial of unit %d: %w", u.Index, err)
+	}
+	return nil
+}
+
+// segmentReader reads a unit's bytes from max(0, Start-1) in range
+// requests: the first covers the unit and a little more (most last lines end
+// there), each further one SegmentBytes, until the blob ends or the kernel
+// stops reading. So a unit costs one read operation in the common case and
+// never holds more than one response open.
+type segmentReader struct {
+	ctx    context.Context
+	src    Source
+	u      *job.WorkUnit
+	seg    int64
+	pos    int64 // offset of the next byte Read returns
+	segEnd int64 // end of the open request
+	cur    io.ReadCloser
+}
+
+// firstSlack is how far past a unit's end the first request reads: dbgen
+// rows are under 256 bytes, so it nearly always finishes the last line.
+const firstSlack = 4 << 10
+
+func (r *segmentReader) Read(p []byte) (int, error) {
+	for {
+		if r.cur == nil {
+			if r.pos >= r.u.Size {
+				return 0, io.EOF
+			}
+			n := r.seg
+			if n <= 0 {
+				n = 4 << 20
+			}
+			if r.pos < r.u.End {
+				n = r.u.End - r.pos + firstSlack
+			}
+			n = min(n, r.u.Size-r.pos)
+			rc, err := r.src.ReadRange(r.ctx, r.u.Container, r.u.File, r.u.ETag, r.pos, n)
+			if err != nil {
+				return 0, err
+			}
+			r.cur, r.segEnd = rc, r.pos+n
+		}
+		n, err := r.cur.Read(p)
+		r.pos += int64(n)
+		if err == io.EOF {
+			r.cur.Close()
+			r.cur = nil
+			if r.pos < r.segEnd {
+				return n, fmt.Errorf("blob %s/%s: range read ended at %d, before %d: %w", r.u.Container, r.u.File, r.pos, r.segEnd, io.ErrUnexpectedEOF)
+			}
+			if n > 0 {
+				return n, nil
+			}
+			continue
+		}
+		return n, err
+	}
+}
+
+func (r *segmentReader) Close() error {
+	if r.cur != nil {
+		err := r.cur.Close()
+		r.cur = nil
+		return err
+	}
+	return nil
+}

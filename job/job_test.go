@@ -1,0 +1,299 @@
+package job
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/funnelpipe/funnel/aggregate"
+	"github.com/funnelpipe/funnel/transport"
+)
+
+func TestSpecNormalize(t *testing.T) {
+	valid := func() Spec {
+		return Spec{Transport: "queue", Input: Input{Container: "input", Prefix: "customer."}}
+	}
+	tests := []struct {
+		name   string
+		modify func(*Spec)
+		errHas string
+	}{
+		{"ok", func(*Spec) {}, ""},
+		{"ok blobs", func(s *Spec) { s.Input.Prefix = ""; s.Input.Blobs = []string{"a", "b"} }, ""},
+		{"no transport", func(s *Spec) { s.Transport = "" }, "transport is required"},
+		{"unknown transport", func(s *Spec) { s.Transport = "kafka" }, `unknown transport "kafka"`},
+		{"bad container", func(s *Spec) { s.Input.Container = "Bad_Name" }, "not a valid container name"},
+		{"short container", func(s *Spec) { s.Input.Container = "ab" }, "not a valid container name"},
+		{"double hyphen", func(s *Spec) { s.Input.Container = "a--b" }, "not a valid container name"},
+		{"blobs and prefix", func(s *Spec) { s.Input.Blobs = []string{"a"} }, "not both"},
+		{"duplicate blob", func(s *Spec) { s.Input.Prefix = ""; s.Input.Blobs = []string{"a", "a"} }, "listed twice"},
+		{"empty blob", func(s *Spec) { s.Input.Prefix = ""; s.Input.Blobs = []string{""} }, "1-1024"},
+		{"unit too big", func(s *Spec) { s.UnitMB = 4096 }, "unit_mb 4096"},
+		{"unit negative", func(s *Spec) { s.UnitMB = -1 }, "unit_mb -1"},
+		{"bad id", func(s *Spec) { s.ID = "Has Space" }, "id \"Has Space\""},
+		{"long delimiter", func(s *Spec) { s.Delimiter = "||" }, "one byte"},
+		{"newline delimiter", func(s *Spec) { s.Delimiter = "\n" }, "line terminator"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := valid()
+			tc.modify(&s)
+			err := s.Normalize()
+			if tc.errHas == "" {
+				require.NoError(t, err)
+				assert.Equal(t, DefaultUnitMB, s.UnitMB)
+				assert.Equal(t, "|", s.Delimiter)
+				return
+			}
+			require.Error(t, err)
+			assert.ErrorIs(t, err, ErrInvalid)
+			assert.Contains(t, err.Error(), tc.errHas)
+		})
+	}
+}
+
+func TestPlanCoversEveryByteOnce(t *testing.T) {
+	files := []File{{Name: "a", Size: 0}, {Name: "b", Size: 1}, {Name: "c", Size: 10 << 20}, {Name: "d", Size: 8 << 20}, {Name: "e", Size: 8<<20 + 1}}
+	s := Spec{ID: "j", Transport: "blob", Input: Input{Container: "input"}}
+	require.NoError(t, s.Normalize())
+	p, err := MakePlan(files, s.UnitBytes())
+	require.NoError(t, err)
+	assert.Equal(t, 0+1+2+1+2, p.Units)
+	units := p.WorkUnits(&s, aggregate.DefaultLayout())
+	require.Len(t, units, p.Units)
+	next := map[string]int64{}
+	for i, u := range units {
+		assert.Equal(t, i, u.Index)
+		assert.Equal(t, p.Units, u.Count)
+		assert.Equal(t, next[u.File], u.Start, "unit %d starts where the previous one ended", i)
+		assert.Less(t, u.Start, u.End)
+		next[u.File] = u.End
+	}
+	for _, f := range files {
+		assert.Equal(t, f.Size, next[f.Name], "file %s fully covered", f.Name)
+	}
+	_, err = MakePlan(files, 0)
+	assert.Error(t, err)
+	_, err = MakePlan([]File{{Name: "x", Size: -1}}, 10)
+	assert.Error(t, err)
+}
+
+func TestShardUnits(t *testing.T) {
+	for n := 1; n < 200; n++ {
+		s := shardsFor(n)
+		require.GreaterOrEqual(t, s, 1)
+		require.LessOrEqual(t, s, n)
+		sum := 0
+		counts := make([]int, s)
+		for i := 0; i < n; i++ {
+			counts[ShardOf(i, s)]++
+		}
+		for k := 0; k < s; k++ {
+			assert.Equal(t, counts[k], ShardUnits(n, s, k))
+			sum += ShardUnits(n, s, k)
+		}
+		assert.Equal(t, n, sum)
+	}
+}
+
+// partialFor builds unit i's partial: nation i%25 gets one row of i cents.
+func partialFor(i int) *aggregate.Partial {
+	r := fmt.Sprintf("%d|n|a|%d|p|%d.%02d|s|c|\n", i, i%25, i/100, i%100)
+	p, err := aggregate.Scan(context.Background(), strings.NewReader(r), "f", aggregate.DefaultLayout())
+	if err != nil {
+		panic(err)
+	}
+	return p
+}
+
+func newJob(t *testing.T, st Store, id string, units int) {
+	t.Helper()
+	ctx := context.Background()
+	s := Spec{ID: id, Transport: "queue", Input: Input{Container: "input", Prefix: "x"}}
+	require.NoError(t, s.Normalize())
+	_, err := Create(ctx, st, s, time.Unix(1000, 0))
+	require.NoError(t, err)
+	files := make([]File, units)
+	for i := range files {
+		files[i] = File{Name: fmt.Sprintf("f%d", i), Size: 1}
+	}
+	p, err := MakePlan(files, 1)
+	require.NoError(t, err)
+	_, err = SetPlan(ctx, st, id, p, time.Unix(1001, 0))
+	require.NoError(t, err)
+}
+
+func msgFor(id string, i, n, shards int) *PartialMsg {
+	return &PartialMsg{Job: id, Transport: "queue", Index: i, Count: n, Shards: shards, Bytes: 1, Partial: partialFor(i)}
+}
+
+func expected(n int) aggregate.Result {
+	var p aggregate.Partial
+	for i := 0; i < n; i++ {
+		p.Merge(partialFor(i))
+	}
+	return *aggregate.NewResult(&p)
+}
+
+func TestFoldExactlyOnceUnderDuplicatesAndRaces(t *testing.T) {
+	const n = 300
+	st := &MemStore{}
+	newJob(t, st, "race", n)
+	shards := shardsFor(n)
+	ctx := context.Background()
+
+	// Every unit delivered three times, in random order, by 16 workers.
+	var deliveries []int
+	for r := 0; r < 3; r++ {
+		for i := 0; i < n; i++ {
+			deliveries = append(deliveries, i)
+		}
+	}
+	rand.Shuffle(len(deliveries), func(a, b int) { deliveries[a], deliveries[b] = deliveries[b], deliveries[a] })
+	work := make(chan int)
+	var mu sync.Mutex
+	applied := 0
+	var wg sync.WaitGroup
+	for w := 0; w < 16; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				out, err := Fold(ctx, st, msgFor("race", i, n, shards))
+				if !assert.NoError(t, err) {
+					continue
+				}
+				if out.Applied {
+					mu.Lock()
+					applied++
+					mu.Unlock()
+				}
+				if out.ShardComplete {
+					_, err := Finish(ctx, st, "race", n, shards, time.Unix(1010, 0))
+					assert.NoError(t, err)
+				}
+			}
+		}()
+	}
+	for _, i := range deliveries {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+
+	assert.Equal(t, n, applied, "each unit applied exactly once")
+	rec, err := Get(ctx, st, "race")
+	require.NoError(t, err)
+	assert.Equal(t, Done, rec.State)
+	status, err := ReadStatus(ctx, st, "race", time.Unix(1020, 0))
+	require.NoError(t, err)
+	require.NotNil(t, status.Result)
+	assert.Equal(t, expected(n), status.Result.Result)
+	assert.Equal(t, n, status.Units.Done)
+	assert.Equal(t, int64(n), status.Rows.Accepted)
+	_, _, err = st.Get(ctx, ResultName("race", "json"))
+	assert.NoError(t, err)
+	_, _, err = st.Get(ctx, ResultName("race", "csv"))
+	assert.NoError(t, err)
+}
+
+func TestFoldSurvivesCrashBetweenWrites(t *testing.T) {
+	const n = 4
+	st := &MemStore{}
+	newJob(t, st, "crash", n)
+	ctx := context.Background()
+	for i := 0; i < n; i++ {
+		_, err := Fold(ctx, st, msgFor("crash", i, n, 1))
+		require.NoError(t, err)
+	}
+	// The finisher crashes after writing the result but before marking the
+	// job done; the redelivered last partial finishes the job.
+	boom := errors.New("crash")
+	st.BeforePut = func(name string) error {
+		if strings.HasSuffix(name, "job.json") {
+			return boom
+		}
+		return nil
+	}
+	_, err := Finish(ctx, st, "crash", n, 1, time.Unix(1005, 0))
+	require.ErrorIs(t, err, boom)
+	st.BeforePut = nil
+	out, err := Fold(ctx, st, msgFor("crash", n-1, n, 1))
+	require.NoError(t, err)
+	assert.False(t, out.Applied, "a redelivery is not applied twice")
+	assert.True(t, out.ShardComplete)
+	done, err := Finish(ctx, st, "crash", n, 1, time.Unix(1006, 0))
+	require.NoError(t, err)
+	assert.True(t, done)
+	s, err := ReadStatus(ctx, st, "crash", time.Unix(1007, 0))
+	require.NoError(t, err)
+	assert.Equal(t, expected(n), s.Result.Result)
+}
+
+func TestCreateIsIdempotent(t *testing.T) {
+	st := &MemStore{}
+	ctx := context.Background()
+	s := Spec{ID: "same", Transport: "blob", Input: Input{Container: "input", Prefix: "p"}}
+	require.NoError(t, s.Normalize())
+	r1, err := Create(ctx, st, s, time.Unix(1, 0))
+	require.NoError(t, err)
+	r2, err := Create(ctx, st, s, time.Unix(2, 0))
+	require.NoError(t, err)
+	assert.Equal(t, r1.Submitted, r2.Submitted, "resubmission returns the original record")
+	other := s
+	other.Transport = "queue"
+	_, err = Create(ctx, st, other, time.Unix(3, 0))
+	assert.ErrorIs(t, err, ErrExists)
+}
+
+func TestFailKeepsFirstReasonAndListsUnits(t *testing.T) {
+	st := &MemStore{}
+	newJob(t, st, "bad", 3)
+	ctx := context.Background()
+	require.NoError(t, Fail(ctx, st, "bad", 2, "unit 2: boom", time.Unix(5, 0)))
+	require.NoError(t, Fail(ctx, st, "bad", 0, "unit 0: bang", time.Unix(6, 0)))
+	require.NoError(t, Fail(ctx, st, "bad", 2, "unit 2: again", time.Unix(7, 0)))
+	rec, err := Get(ctx, st, "bad")
+	require.NoError(t, err)
+	assert.Equal(t, Failed, rec.State)
+	assert.Equal(t, "unit 2: boom", rec.Failure)
+	assert.Equal(t, []int{0, 2}, rec.FailedUnits)
+	// A failed job does not finish even if the remaining units arrive.
+	for i := 0; i < 3; i++ {
+		_, err := Fold(ctx, st, msgFor("bad", i, 3, 1))
+		require.NoError(t, err)
+	}
+	done, err := Finish(ctx, st, "bad", 3, 1, time.Unix(8, 0))
+	require.NoError(t, err)
+	assert.False(t, done)
+	s, err := ReadStatus(ctx, st, "bad", time.Unix(9, 0))
+	require.NoError(t, err)
+	assert.Equal(t, 2, s.Units.Failed)
+	assert.Nil(t, s.Result)
+
+	err = Fail(ctx, st, "missing", -1, "x", time.Unix(9, 0))
+	assert.ErrorIs(t, err, transport.ErrNotFound)
+}
+
+func TestFoldRejectsBadMessages(t *testing.T) {
+	st := &MemStore{}
+	ctx := context.Background()
+	for _, m := range []*PartialMsg{
+		{Job: "", Index: 0, Count: 1, Shards: 1, Partial: &aggregate.Partial{}},
+		{Job: "j", Index: 1, Count: 1, Shards: 1, Partial: &aggregate.Partial{}},
+		{Job: "j", Index: 0, Count: 1, Shards: 0, Partial: &aggregate.Partial{}},
+		{Job: "j", Index: 0, Count: 1, Shards: 1},
+	} {
+		_, err := Fold(ctx, st, m)
+		assert.Error(t, err)
+	}
+	assert.Empty(t, st.Names(), "a bad message writes nothing")
+}

@@ -1,0 +1,362 @@
+package job
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/funnelpipe/funnel/aggregate"
+	"github.com/funnelpipe/funnel/transport"
+)
+
+// States of a job.
+const (
+	Planning = "planning"
+	Running  = "running"
+	Done     = "done"
+	Failed   = "failed"
+)
+
+// ErrExists is returned by Create for an ID already used by another spec.
+var ErrExists = errors.New("job exists with a different spec")
+
+// Record is a job's durable record, jobs/<id>/job.json.
+type Record struct {
+	Spec      Spec      `json:"spec"`
+	State     string    `json:"state"`
+	Plan      *Plan     `json:"plan,omitempty"`
+	Submitted time.Time `json:"submitted"`
+	Planned   time.Time `json:"planned,omitzero"`
+	Finished  time.Time `json:"finished,omitzero"`
+	Failure   string    `json:"failure,omitempty"`
+	// Sent is set once every unit of the plan has been sent.
+	Sent bool `json:"sent,omitempty"`
+	// FailedUnits lists the units whose messages ended in a poison queue.
+	FailedUnits []int `json:"failed_units,omitempty"`
+}
+
+// Shard is one merge shard, jobs/<id>/shard-<k>.json: the units folded into
+// it and their combined partial.
+type Shard struct {
+	Applied []int              `json:"applied"` // sorted unit indices
+	Partial *aggregate.Partial `json:"partial"`
+	Bytes   int64              `json:"bytes"`
+	// First and Last bound the aggregate invocations folded in: the earliest
+	// start and the latest finish.
+	First time.Time `json:"first,omitzero"`
+	Last  time.Time `json:"last,omitzero"`
+}
+
+func recordName(id string) string       { return "jobs/" + id + "/job.json" }
+func shardName(id string, k int) string { return fmt.Sprintf("jobs/%s/shard-%03d.json", id, k) }
+func errorName(id string, i int) string { return fmt.Sprintf("jobs/%s/errors/%06d", id, i) }
+
+// ResultName is the blob name of a job's result in the given format
+// ("json" or "csv").
+func ResultName(id, format string) string { return "results/" + id + "." + format }
+
+// Create writes a new job record in state planning. If the ID is taken by the
+// same spec it returns the existing record (idempotent resubmission); by a
+// different spec, an error wrapping ErrExists.
+func Create(ctx context.Context, st Store, s Spec, now time.Time) (*Record, error) {
+	var out Record
+	_, err := update(ctx, st, recordName(s.ID), func(cur []byte) ([]byte, error) {
+		if cur != nil {
+			if err := json.Unmarshal(cur, &out); err != nil {
+				return nil, fmt.Errorf("job %s: corrupt record: %w", s.ID, err)
+			}
+			if !out.Spec.Same(&s) {
+				return nil, fmt.Errorf("job %s: %w", s.ID, ErrExists)
+			}
+			return nil, nil
+		}
+		out = Record{Spec: s, State: Planning, Submitted: now.UTC()}
+		return json.Marshal(&out)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Get reads a job record; a missing job is an error wrapping
+// transport.ErrNotFound.
+func Get(ctx context.Context, st Store, id string) (*Record, error) {
+	data, _, err := st.Get(ctx, recordName(id))
+	if err != nil {
+		return nil, fmt.Errorf("job %s: %w", id, err)
+	}
+	var r Record
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("job %s: corrupt record: %w", id, err)
+	}
+	return &r, nil
+}
+
+// modify applies fn to a job's record under optimistic concurrency; fn
+// returns false to leave it unchanged.
+func modify(ctx context.Context, st Store, id string, fn func(r *Record) (bool, error)) (*Record, error) {
+	var r Record
+	_, err := update(ctx, st, recordName(id), func(cur []byte) ([]byte, error) {
+		if cur == nil {
+			return nil, fmt.Errorf("job %s: %w", id, transport.ErrNotFound)
+		}
+		r = Record{}
+		if err := json.Unmarshal(cur, &r); err != nil {
+			return nil, fmt.Errorf("job %s: corrupt record: %w", id, err)
+		}
+		changed, err := fn(&r)
+		if err != nil || !changed {
+			return nil, err
+		}
+		return json.Marshal(&r)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// SetPlan records the plan and moves the job to running. Planning is
+// deterministic, so a repeated SetPlan for the same plan is a no-op; a
+// different plan (the input changed between two attempts) is kept as first
+// written, and the caller must send the recorded plan's units.
+func SetPlan(ctx context.Context, st Store, id string, p Plan, now time.Time) (*Record, error) {
+	return modify(ctx, st, id, func(r *Record) (bool, error) {
+		if r.Plan != nil {
+			return false, nil
+		}
+		r.Plan = &p
+		r.Planned = now.UTC()
+		if r.State == Planning {
+			r.State = Running
+		}
+		return true, nil
+	})
+}
+
+// MarkSent records that every unit of the plan has been sent.
+func MarkSent(ctx context.Context, st Store, id string) (*Record, error) {
+	return modify(ctx, st, id, func(r *Record) (bool, error) {
+		if r.Sent {
+			return false, nil
+		}
+		r.Sent = true
+		return true, nil
+	})
+}
+
+// Fail marks a job failed with a reason, unless it is already done. unit
+// names the work unit that failed, or is -1 for a failure of the whole job.
+// The first failure's reason is kept; every failed unit is listed.
+func Fail(ctx context.Context, st Store, id string, unit int, reason string, now time.Time) error {
+	_, err := modify(ctx, st, id, func(r *Record) (bool, error) {
+		if r.State == Done {
+			return false, nil
+		}
+		changed := false
+		if unit >= 0 {
+			if i, found := slices.BinarySearch(r.FailedUnits, unit); !found {
+				r.FailedUnits = slices.Insert(r.FailedUnits, i, unit)
+				changed = true
+			}
+		}
+		if r.State != Failed {
+			r.State = Failed
+			r.Failure = reason
+			r.Finished = now.UTC()
+			changed = true
+		}
+		return changed, nil
+	})
+	return err
+}
+
+// RecordError keeps the last error of a failing unit, so that the job can
+// give the reason when the unit's message ends in the poison queue.
+func RecordError(ctx context.Context, st Store, id string, unit int, msg string) error {
+	_, err := st.Put(ctx, errorName(id, unit), []byte(msg), Cond{})
+	return err
+}
+
+// LastError returns the recorded last error of a unit, or "" if none.
+func LastError(ctx context.Context, st Store, id string, unit int) (string, error) {
+	data, _, err := st.Get(ctx, errorName(id, unit))
+	if errors.Is(err, transport.ErrNotFound) {
+		return "", nil
+	}
+	return string(data), err
+}
+
+// FoldOutcome says what Fold did.
+type FoldOutcome struct {
+	// Applied is false when the unit had been folded before (a duplicate).
+	Applied bool
+	// ShardComplete is true when the unit's shard holds all its units.
+	ShardComplete bool
+}
+
+// Fold folds one unit's partial into its merge shard exactly once: a unit
+// already in the shard's applied set is not folded again, and the write is
+// conditional on the ETag read, so concurrent folds into one shard never
+// lose an update.
+func Fold(ctx context.Context, st Store, m *PartialMsg) (FoldOutcome, error) {
+	if err := m.check(); err != nil {
+		return FoldOutcome{}, err
+	}
+	k := ShardOf(m.Index, m.Shards)
+	want := ShardUnits(m.Count, m.Shards, k)
+	var out FoldOutcome
+	_, err := update(ctx, st, shardName(m.Job, k), func(cur []byte) ([]byte, error) {
+		sh, err := decodeShard(cur)
+		if err != nil {
+			return nil, fmt.Errorf("job %s shard %d: %w", m.Job, k, err)
+		}
+		i, found := slices.BinarySearch(sh.Applied, m.Index)
+		if found {
+			out = FoldOutcome{Applied: false, ShardComplete: len(sh.Applied) == want}
+			return nil, nil
+		}
+		sh.Applied = slices.Insert(sh.Applied, i, m.Index)
+		sh.Partial.Merge(m.Partial)
+		sh.Bytes += m.Bytes
+		if sh.First.IsZero() || (!m.Started.IsZero() && m.Started.Before(sh.First)) {
+			sh.First = m.Started.UTC()
+		}
+		if m.Finished.After(sh.Last) {
+			sh.Last = m.Finished.UTC()
+		}
+		out = FoldOutcome{Applied: true, ShardComplete: len(sh.Applied) == want}
+		return json.Marshal(sh)
+	})
+	return out, err
+}
+
+func (m *PartialMsg) check() error {
+	switch {
+	case m.Job == "" || !idPattern.MatchString(m.Job):
+		return fmt.Errorf("partial: bad job id %q", m.Job)
+	case m.Count < 1 || m.Index < 0 || m.Index >= m.Count:
+		return fmt.Errorf("partial: unit %d of %d out of range", m.Index, m.Count)
+	case m.Shards < 1 || m.Shards > m.Count:
+		return fmt.Errorf("partial: %d shards for %d units", m.Shards, m.Count)
+	case m.Partial == nil:
+		return fmt.Errorf("partial: unit %d has no partial", m.Index)
+	}
+	return nil
+}
+
+func decodeShard(data []byte) (*Shard, error) {
+	sh := &Shard{Partial: &aggregate.Partial{}}
+	if data == nil {
+		return sh, nil
+	}
+	if err := json.Unmarshal(data, sh); err != nil {
+		return nil, fmt.Errorf("corrupt shard: %w", err)
+	}
+	if sh.Partial == nil {
+		sh.Partial = &aggregate.Partial{}
+	}
+	return sh, nil
+}
+
+// Progress is the merged view of a job's shards.
+type Progress struct {
+	Done    int
+	Partial *aggregate.Partial
+	Bytes   int64
+	First   time.Time
+	Last    time.Time
+}
+
+// ReadProgress reads and combines every merge shard of a job.
+func ReadProgress(ctx context.Context, st Store, id string, shards int) (*Progress, error) {
+	p := &Progress{Partial: &aggregate.Partial{}}
+	for k := 0; k < shards; k++ {
+		data, _, err := st.Get(ctx, shardName(id, k))
+		if errors.Is(err, transport.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("job %s shard %d: %w", id, k, err)
+		}
+		sh, err := decodeShard(data)
+		if err != nil {
+			return nil, fmt.Errorf("job %s shard %d: %w", id, k, err)
+		}
+		p.Done += len(sh.Applied)
+		p.Partial.Merge(sh.Partial)
+		p.Bytes += sh.Bytes
+		if !sh.First.IsZero() && (p.First.IsZero() || sh.First.Before(p.First)) {
+			p.First = sh.First
+		}
+		if sh.Last.After(p.Last) {
+			p.Last = sh.Last
+		}
+	}
+	return p, nil
+}
+
+// Result is a finished job's result: the kernel's result plus the job ID and
+// its elapsed time.
+type Result struct {
+	Job            string  `json:"job"`
+	ElapsedSeconds float64 `json:"elapsed_seconds"`
+	aggregate.Result
+}
+
+// Finish checks whether every unit of the job has been folded and, if so,
+// writes the result (JSON and CSV) and marks the job done. It is idempotent
+// and safe to call concurrently: the per-nation figures are a function of
+// the folded units only, so two finishers write the same answer (their
+// elapsed times may differ by the time between them). It reports whether
+// the job is done.
+func Finish(ctx context.Context, st Store, id string, count, shards int, now time.Time) (bool, error) {
+	rec, err := Get(ctx, st, id)
+	if err != nil {
+		return false, err
+	}
+	if rec.State == Done {
+		return true, nil
+	}
+	if rec.State == Failed {
+		return false, nil
+	}
+	p, err := ReadProgress(ctx, st, id, shards)
+	if err != nil {
+		return false, err
+	}
+	if p.Done < count {
+		return false, nil
+	}
+	res := Result{Job: id, ElapsedSeconds: now.Sub(rec.Submitted).Seconds(), Result: *aggregate.NewResult(p.Partial)}
+	js, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return false, err
+	}
+	js = append(js, '\n')
+	var csv bytes.Buffer
+	if err := res.Result.WriteCSV(&csv); err != nil {
+		return false, err
+	}
+	// Result files first, state last: whoever sees "done" finds the result.
+	if _, err := st.Put(ctx, ResultName(id, "json"), js, Cond{}); err != nil {
+		return false, err
+	}
+	if _, err := st.Put(ctx, ResultName(id, "csv"), csv.Bytes(), Cond{}); err != nil {
+		return false, err
+	}
+	_, err = modify(ctx, st, id, func(r *Record) (bool, error) {
+		if r.State == Done || r.State == Failed {
+			return false, nil
+		}
+		r.State = Done
+		r.Finished = now.UTC()
+		return true, nil
+	})
+	return err == nil, err
+}

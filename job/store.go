@@ -1,0 +1,140 @@
+package job
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/funnelpipe/funnel/transport"
+)
+
+// Store keeps the job records: small named documents updated with
+// optimistic concurrency. BlobStore keeps them in Azure Blob Storage;
+// MemStore in memory, for unit tests.
+type Store interface {
+	// Get returns a document and its ETag, or an error wrapping
+	// transport.ErrNotFound.
+	Get(ctx context.Context, name string) (data []byte, etag string, err error)
+	// Put writes a document under cond and returns its new ETag. A write
+	// whose condition fails returns an error wrapping transport.ErrConflict.
+	Put(ctx context.Context, name string, data []byte, cond Cond) (etag string, err error)
+}
+
+// Cond is the precondition of a Put.
+type Cond struct {
+	// IfMatch: write only if the current ETag is this one.
+	IfMatch string
+	// IfNoneMatch: write only if the document does not exist.
+	IfNoneMatch bool
+}
+
+// update applies fn to the document name until its conditional write wins.
+// fn gets the current content (nil when missing) and returns the new one, or
+// nil to leave the document as it is. It returns the content in force.
+func update(ctx context.Context, st Store, name string, fn func(cur []byte) ([]byte, error)) ([]byte, error) {
+	backoff := 5 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		cur, etag, err := st.Get(ctx, name)
+		if err != nil && !errors.Is(err, transport.ErrNotFound) {
+			return nil, err
+		}
+		next, err := fn(cur)
+		if err != nil {
+			return nil, err
+		}
+		if next == nil {
+			return cur, nil
+		}
+		cond := Cond{IfMatch: etag, IfNoneMatch: etag == ""}
+		if _, err := st.Put(ctx, name, next, cond); err == nil {
+			return next, nil
+		} else if !errors.Is(err, transport.ErrConflict) {
+			return nil, err
+		}
+		if attempt >= 200 {
+			return nil, fmt.Errorf("update %s: still conflicting after %d attempts", name, attempt+1)
+		}
+		// Jittered exponential backoff keeps racing writers from colliding
+		// again in lock step.
+		d := backoff/2 + rand.N(backoff)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(d):
+		}
+		backoff = min(backoff*2, 500*time.Millisecond)
+	}
+}
+
+// MemStore is an in-memory Store for unit tests. Its zero value is ready.
+type MemStore struct {
+	mu   sync.Mutex
+	docs map[string]memDoc
+	seq  int
+	// BeforePut, if set, runs before every Put; a test uses it to inject a
+	// failure or a concurrent write.
+	BeforePut func(name string) error
+}
+
+type memDoc struct {
+	data []byte
+	etag string
+}
+
+var _ Store = (*MemStore)(nil)
+
+// Get implements Store.
+func (m *MemStore) Get(ctx context.Context, name string) ([]byte, string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, "", err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	d, ok := m.docs[name]
+	if !ok {
+		return nil, "", fmt.Errorf("get %s: %w", name, transport.ErrNotFound)
+	}
+	return append([]byte(nil), d.data...), d.etag, nil
+}
+
+// Put implements Store.
+func (m *MemStore) Put(ctx context.Context, name string, data []byte, cond Cond) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	if m.BeforePut != nil {
+		if err := m.BeforePut(name); err != nil {
+			return "", err
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	d, ok := m.docs[name]
+	if cond.IfNoneMatch && ok {
+		return "", fmt.Errorf("put %s: exists: %w", name, transport.ErrConflict)
+	}
+	if cond.IfMatch != "" && (!ok || d.etag != cond.IfMatch) {
+		return "", fmt.Errorf("put %s: etag mismatch: %w", name, transport.ErrConflict)
+	}
+	if m.docs == nil {
+		m.docs = make(map[string]memDoc)
+	}
+	m.seq++
+	etag := fmt.Sprintf("\"%d\"", m.seq)
+	m.docs[name] = memDoc{data: append([]byte(nil), data...), etag: etag}
+	return etag, nil
+}
+
+// Names lists the documents held, for tests.
+func (m *MemStore) Names() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]string, 0, len(m.docs))
+	for n := range m.docs {
+		out = append(out, n)
+	}
+	return out
+}

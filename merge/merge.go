@@ -1,0 +1,159 @@
+// Package merge is funnel's third stage: it folds each unit's partial
+// aggregate into the job's state exactly once, notices when every unit is
+// in, writes the result (results/<job>.json and .csv) and marks the job
+// done.
+//
+// Exactly once under at-least-once delivery: every partial names its unit;
+// the job's state is split into merge shards (unit i goes to shard i mod S)
+// and each shard records which units it holds. A fold reads the shard,
+// skips a unit it already holds, and writes back only if the shard's ETag is
+// unchanged (retrying on conflict). So duplicates, retries after a crash
+// between two writes, and out-of-order arrivals never change the result, and
+// S shards let S merges write at once instead of queueing on one record.
+//
+// The package also turns poison messages — units or partials that failed
+// every retry — into a failed job with the reason.
+//
+// The binary is cmd/merge.
+package merge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/funnelpipe/funnel/job"
+	"github.com/funnelpipe/funnel/transport"
+)
+
+// Topics this stage receives on.
+const (
+	InTopic    = "partials"
+	UnitsTopic = "units"
+)
+
+// Stage folds partials into job state.
+type Stage struct {
+	Store      job.Store
+	Transports map[string]transport.Transport
+	Now        func() time.Time
+	Log        *slog.Logger
+}
+
+func (s *Stage) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *Stage) log() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.Default()
+}
+
+// Handle folds the partial a trigger delivered through the transport named
+// medium. A nil error means the partial is in the job's state (now or
+// before); an error means "retry".
+func (s *Stage) Handle(ctx context.Context, medium string, d transport.Delivery) error {
+	in, ok := s.Transports[medium]
+	if !ok {
+		return fmt.Errorf("merge: no transport %q", medium)
+	}
+	msg, err := in.Open(ctx, InTopic, d)
+	if errors.Is(err, transport.ErrNotFound) {
+		// The body is gone only after Done, which follows the fold.
+		s.log().Info("partial already merged", "id", msg.ID)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("merge: open delivery: %w", err)
+	}
+	var m job.PartialMsg
+	if err := json.Unmarshal(msg.Body, &m); err != nil {
+		return fmt.Errorf("merge: message %s: bad partial: %w", msg.ID, err)
+	}
+	if want := job.PartialID(m.Job, m.Index); msg.ID != want {
+		return fmt.Errorf("merge: message %s carries the partial of %s", msg.ID, want)
+	}
+	out, err := job.Fold(ctx, s.Store, &m)
+	if err != nil {
+		return s.retry(ctx, &m, fmt.Errorf("merge: fold unit %d of job %s: %w", m.Index, m.Job, err))
+	}
+	if out.ShardComplete {
+		if _, err := job.Finish(ctx, s.Store, m.Job, m.Count, m.Shards, s.now()); err != nil {
+			return s.retry(ctx, &m, fmt.Errorf("merge: finish job %s: %w", m.Job, err))
+		}
+	}
+	if err := in.Done(ctx, InTopic, msg); err != nil {
+		s.log().Warn("could not release partial message", "id", msg.ID, "err", err)
+	}
+	return nil
+}
+
+// retry records err as the unit's last error and returns it.
+func (s *Stage) retry(ctx context.Context, m *job.PartialMsg, err error) error {
+	if rerr := job.RecordError(ctx, s.Store, m.Job, m.Index, err.Error()); rerr != nil {
+		s.log().Warn("could not record unit error", "job", m.Job, "unit", m.Index, "err", rerr)
+	}
+	return err
+}
+
+// Poison fails the job of a message that ended in a poison queue after
+// every retry: topic is the topic the message was sent on (units or
+// partials) and medium the transport that carried it. The job's reason
+// names the unit and its last recorded error.
+func (s *Stage) Poison(ctx context.Context, medium, topic string, d transport.Delivery) error {
+	in, ok := s.Transports[medium]
+	if !ok {
+		return fmt.Errorf("merge: no transport %q", medium)
+	}
+	msg, err := in.Open(ctx, topic, d)
+	if err != nil && msg.ID == "" {
+		// Nothing names a job: the poison message itself stays in the
+		// poison queue for an operator.
+		return fmt.Errorf("merge: poison message on %s: %w", topic, err)
+	}
+	id, unit, ok := ParseMessageID(msg.ID)
+	if !ok {
+		return fmt.Errorf("merge: poison message %q names no job unit", msg.ID)
+	}
+	last, err := job.LastError(ctx, s.Store, id, unit)
+	if err != nil {
+		return fmt.Errorf("merge: poison unit %d of job %s: %w", unit, id, err)
+	}
+	if last == "" {
+		last = "no error was recorded (the handler may have crashed or timed out)"
+	}
+	stage := "aggregate"
+	if topic == InTopic {
+		stage = "merge"
+	}
+	reason := fmt.Sprintf("unit %d failed in the %s stage on every retry: %s", unit, stage, last)
+	if err := job.Fail(ctx, s.Store, id, unit, reason, s.now()); err != nil {
+		return fmt.Errorf("merge: fail job %s: %w", id, err)
+	}
+	s.log().Warn("job failed", "job", id, "unit", unit, "reason", reason)
+	return nil
+}
+
+// ParseMessageID splits a unit or partial message ID (job.UnitID,
+// job.PartialID) into the job ID and unit index.
+func ParseMessageID(id string) (jobID string, unit int, ok bool) {
+	parts := strings.Split(id, "/")
+	if len(parts) != 3 || (parts[1] != "u" && parts[1] != "p") || parts[0] == "" {
+		return "", 0, false
+	}
+	n, err := strconv.Atoi(parts[2])
+	if err != nil || n < 0 {
+		return "", 0, false
+	}
+	return parts[0], n, true
+}

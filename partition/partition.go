@@ -1,0 +1,186 @@
+// Package partition is funnel's first stage and its job API. Submit checks
+// a job request, looks at the input blobs (size and ETag — it moves no
+// data), cuts them into byte-range work units of about unit_mb MiB, records
+// the plan, and sends the units to the aggregate stage through the job's
+// transport (topic "units"). Status and Result read a job back.
+//
+// The HTTP functions that expose this (POST /api/jobs, GET /api/jobs/{id},
+// GET /api/jobs/{id}/result) are in http.go; the binary is cmd/partition.
+package partition
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/funnelpipe/funnel/job"
+	"github.com/funnelpipe/funnel/transport"
+)
+
+// Topic is the transport topic work units are sent on.
+const Topic = "units"
+
+// ErrNoInput is returned (wrapping job.ErrInvalid) when no blob matches a
+// job's input.
+var ErrNoInput = fmt.Errorf("%w: no input blobs", job.ErrInvalid)
+
+// Inputs looks at input blobs without reading them.
+type Inputs interface {
+	// Stat returns the named blobs of a container in the given order; a
+	// missing blob or container is an error wrapping transport.ErrNotFound.
+	Stat(ctx context.Context, container string, names []string) ([]job.File, error)
+	// List returns the blobs of a container whose names start with prefix,
+	// in name order; a missing container is an error wrapping
+	// transport.ErrNotFound.
+	List(ctx context.Context, container, prefix string) ([]job.File, error)
+}
+
+// Service plans jobs and answers for them.
+type Service struct {
+	Store      job.Store
+	Inputs     Inputs
+	Transports map[string]transport.Transport
+	// Now and NewID default to the clock and a random 16-hex-digit ID.
+	Now   func() time.Time
+	NewID func() string
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func newID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+).
+	return "j" + hex.EncodeToString(b[:])
+}
+
+// Submit plans a job and sends its units. It is idempotent for a given ID:
+// resubmitting the same spec returns the job as it stands, finishing the
+// sending of units if an earlier attempt stopped half way. Errors wrapping
+// job.ErrInvalid (a bad request, no input) or job.ErrExists (the ID is used
+// by another spec) are the caller's; others are worth a retry.
+func (s *Service) Submit(ctx context.Context, spec job.Spec) (*job.Record, error) {
+	if err := spec.Normalize(); err != nil {
+		return nil, err
+	}
+	tr, ok := s.Transports[spec.Transport]
+	if !ok {
+		return nil, fmt.Errorf("%w: transport %q is not configured here", job.ErrInvalid, spec.Transport)
+	}
+	if spec.ID == "" {
+		if s.NewID != nil {
+			spec.ID = s.NewID()
+		} else {
+			spec.ID = newID()
+		}
+	}
+	if rec, err := job.Get(ctx, s.Store, spec.ID); err == nil {
+		if !rec.Spec.Same(&spec) {
+			return nil, fmt.Errorf("job %s: %w", spec.ID, job.ErrExists)
+		}
+		if rec.Sent || rec.State == job.Failed {
+			return rec, nil
+		}
+		// An earlier attempt stopped before every unit was sent: carry on.
+	} else if !errors.Is(err, transport.ErrNotFound) {
+		return nil, err
+	}
+
+	files, err := s.inputFiles(ctx, spec.Input)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := job.Create(ctx, s.Store, spec, s.now())
+	if err != nil {
+		return nil, err
+	}
+	if rec.Plan == nil {
+		plan, err := job.MakePlan(files, spec.UnitBytes())
+		if err != nil {
+			return nil, err
+		}
+		if rec, err = job.SetPlan(ctx, s.Store, spec.ID, plan, s.now()); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.send(ctx, tr, rec); err != nil {
+		return nil, err
+	}
+	return job.MarkSent(ctx, s.Store, spec.ID)
+}
+
+func (s *Service) inputFiles(ctx context.Context, in job.Input) ([]job.File, error) {
+	var files []job.File
+	var err error
+	if len(in.Blobs) > 0 {
+		files, err = s.Inputs.Stat(ctx, in.Container, in.Blobs)
+	} else {
+		files, err = s.Inputs.List(ctx, in.Container, in.Prefix)
+	}
+	if errors.Is(err, transport.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %v", job.ErrInvalid, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look at input: %w", err)
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("%w in container %q with prefix %q", ErrNoInput, in.Container, in.Prefix)
+	}
+	return files, nil
+}
+
+// send sends every unit of the recorded plan; a job of empty files has none
+// and is finished at once.
+func (s *Service) send(ctx context.Context, tr transport.Transport, rec *job.Record) error {
+	layout, err := rec.Spec.Layout()
+	if err != nil {
+		return err
+	}
+	units := rec.Plan.WorkUnits(&rec.Spec, layout)
+	if len(units) == 0 {
+		_, err := job.Finish(ctx, s.Store, rec.Spec.ID, 0, 1, s.now())
+		return err
+	}
+	msgs := make([]transport.Message, len(units))
+	for i, u := range units {
+		body, err := json.Marshal(u)
+		if err != nil {
+			return fmt.Errorf("encode unit %d: %w", i, err)
+		}
+		msgs[i] = transport.Message{ID: job.UnitID(u.Job, u.Index), Body: body}
+	}
+	if err := tr.Send(ctx, Topic, msgs...); err != nil {
+		return fmt.Errorf("send units of job %s: %w", rec.Spec.ID, err)
+	}
+	return nil
+}
+
+// Status reads a job's status.
+func (s *Service) Status(ctx context.Context, id string) (*job.Status, error) {
+	return job.ReadStatus(ctx, s.Store, id, s.now())
+}
+
+// Result reads a finished job's result in format "json" or "csv". A job that
+// is not done gives an error wrapping ErrNotDone.
+func (s *Service) Result(ctx context.Context, id, format string) ([]byte, error) {
+	rec, err := job.Get(ctx, s.Store, id)
+	if err != nil {
+		return nil, err
+	}
+	if rec.State != job.Done {
+		return nil, fmt.Errorf("job %s is %s: %w", id, rec.State, ErrNotDone)
+	}
+	data, _, err := s.Store.Get(ctx, job.ResultName(id, format))
+	return data, err
+}
+
+// ErrNotDone is returned by Result for a job without a result yet.
+var ErrNotDone = errors.New("job not done")
