@@ -1,0 +1,167 @@
+package azurite_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/funnelpipe/funnel/infra/azurite"
+)
+
+func startForTest(t *testing.T, opts azurite.Options) *azurite.Server {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts Azurite; skipped under -short")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := azurite.Start(ctx, opts)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Stop() })
+	return s
+}
+
+func processAlive(pid int) bool {
+	return syscall.Kill(pid, 0) == nil
+}
+
+func TestStartServesAndStopLeavesNothing(t *testing.T) {
+	s := startForTest(t, azurite.Options{})
+	pid, dir := s.PID(), s.Location()
+	require.True(t, processAlive(pid))
+	require.DirExists(t, dir)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	blobs, err := azblob.NewClientFromConnectionString(s.ConnectionString(), nil)
+	require.NoError(t, err)
+	_, err = blobs.CreateContainer(ctx, "smoke", nil)
+	require.NoError(t, err)
+	_, err = blobs.UploadBuffer(ctx, "smoke", "a", []byte("hello"), nil)
+	require.NoError(t, err)
+
+	queues, err := azqueue.NewServiceClientFromConnectionString(s.ConnectionString(), nil)
+	require.NoError(t, err)
+	_, err = queues.CreateQueue(ctx, "smoke", nil)
+	require.NoError(t, err)
+	_, err = queues.NewQueueClient("smoke").EnqueueMessage(ctx, "hi", nil)
+	require.NoError(t, err)
+
+	require.NoError(t, s.Stop())
+	require.NoError(t, s.Stop(), "Stop is idempotent")
+	assert.False(t, processAlive(pid), "process %d still exists after Stop", pid)
+	assert.NoDirExists(t, dir)
+	select {
+	case <-s.Exited():
+	default:
+		t.Fatal("Exited not closed after Stop")
+	}
+}
+
+func TestParallelInstancesGetDifferentPorts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Azurite; skipped under -short")
+	}
+	var (
+		wg      sync.WaitGroup
+		servers [2]*azurite.Server
+		errs    [2]error
+	)
+	for i := range servers {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			servers[i], errs[i] = azurite.Start(ctx, azurite.Options{})
+		})
+	}
+	wg.Wait()
+	for i, s := range servers {
+		if s != nil {
+			t.Cleanup(func() { _ = s.Stop() })
+		}
+		require.NoError(t, errs[i])
+	}
+	a, b := servers[0], servers[1]
+	ports := map[int]bool{}
+	for _, p := range []int{a.BlobPort(), a.QueuePort(), a.TablePort(), b.BlobPort(), b.QueuePort(), b.TablePort()} {
+		require.NotZero(t, p)
+		assert.False(t, ports[p], "port %d used twice", p)
+		ports[p] = true
+	}
+	assert.NotEqual(t, a.Location(), b.Location())
+	assert.NotEqual(t, a.ConnectionString(), b.ConnectionString())
+}
+
+func TestNamedLocationIsKept(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	s := startForTest(t, azurite.Options{Location: dir})
+	require.NoError(t, s.Stop())
+	assert.DirExists(t, dir)
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.NotEmpty(t, entries, "Azurite wrote its databases there")
+}
+
+func TestMissingInstall(t *testing.T) {
+	_, err := azurite.Start(context.Background(), azurite.Options{Dir: t.TempDir()})
+	require.ErrorIs(t, err, azurite.ErrNotInstalled)
+	assert.Contains(t, err.Error(), "make deps")
+}
+
+func TestInstallFoundThroughEnv(t *testing.T) {
+	t.Setenv(azurite.EnvDir, t.TempDir())
+	_, err := azurite.Start(context.Background(), azurite.Options{})
+	require.ErrorIs(t, err, azurite.ErrNotInstalled, "the env directory is used, and it is empty")
+}
+
+func TestStartFailureQuotesStderr(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs node; skipped under -short")
+	}
+	// A node that is not Azurite: a script that complains and exits.
+	dir := t.TempDir()
+	node := filepath.Join(dir, "fake-node")
+	require.NoError(t, os.WriteFile(node, []byte("#!/bin/sh\necho 'boom: cannot listen' >&2\nexit 3\n"), 0o755))
+	_, err := azurite.Start(context.Background(), azurite.Options{Node: node})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "boom: cannot listen")
+	assert.Contains(t, err.Error(), "exited during start")
+}
+
+func TestStartTimeoutKillsProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a process; skipped under -short")
+	}
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "pid")
+	node := filepath.Join(dir, "silent-node")
+	require.NoError(t, os.WriteFile(node, []byte("#!/bin/sh\necho $$ > "+pidFile+"\nexec sleep 60\n"), 0o755))
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	_, err := azurite.Start(ctx, azurite.Options{Node: node})
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	raw, err := os.ReadFile(pidFile)
+	require.NoError(t, err)
+	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+	require.NoError(t, err)
+	assert.False(t, processAlive(pid), "process %d survived a failed start", pid)
+}
+
+func TestConnectionString(t *testing.T) {
+	got := azurite.ConnectionString("http://127.0.0.1:1/devstoreaccount1", "http://127.0.0.1:2/devstoreaccount1", "")
+	assert.Equal(t, "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey="+azurite.AccountKey+
+		";BlobEndpoint=http://127.0.0.1:1/devstoreaccount1;QueueEndpoint=http://127.0.0.1:2/devstoreaccount1;", got)
+	_, err := azblob.NewClientFromConnectionString(got, nil)
+	require.NoError(t, err, "the SDK parses it")
+}
