@@ -3,6 +3,7 @@ package dbgen
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
 )
 
@@ -38,6 +39,8 @@ const (
 	commentMin, commentMax = 29, 116
 	// Account balance range in cents.
 	balanceMin, balanceMax = -99999, 999999
+	// commentBatch is how many comments appendRows fetches at a time.
+	commentBatch = 32
 	// maxRowLen bounds one customer line for up to 19-digit keys.
 	maxRowLen = 20 + 10 + 20 + addressMax + 3 + 16 + 12 + 10 + commentMax + 9
 )
@@ -60,9 +63,14 @@ type Generator struct {
 	segments *picker
 }
 
-// NewGenerator builds a Generator, including its text pool.
+// NewGenerator builds a Generator, including its text pool. The pool's
+// memory is returned to the system once the Generator is unreachable.
 func NewGenerator() *Generator {
-	return &Generator{pool: buildTextPool(), segments: newPicker(distMarketSegments)}
+	mem, release := allocPool(textPoolSize + maxSentence)
+	buildTextPool(mem)
+	g := &Generator{pool: mem[:textPoolSize:textPoolSize], segments: newPicker(distMarketSegments)}
+	runtime.AddCleanup(g, func(release func()) { release() }, release)
+	return g
 }
 
 // AppendRows appends the lines of customers first … first+count−1 (keys
@@ -79,84 +87,93 @@ func (g *Generator) AppendRows(dst []byte, first, count int64) ([]byte, error) {
 
 // appendRows is AppendRows without the range check.
 func (g *Generator) appendRows(dst []byte, first, count int64) []byte {
-	// rowStart holds each column's stream state at the start of the current
-	// row; step moves it to the next row.
-	var rowStart, step [numCustomerColumns]int64
+	var streams [numCustomerColumns]stream
 	for c, cs := range customerStreams {
-		s := stream{x: cs.seed}
-		s.skip(cs.perRow * (first - 1))
-		rowStart[c] = s.x
-		step[c] = lehmerPow(cs.perRow)
+		streams[c] = stream{x: cs.seed}
+		streams[c].skip(cs.perRow * (first - 1))
 	}
+	// Only the address uses a varying count of numbers per row; the other
+	// columns always use exactly their allotment, so their streams simply
+	// run on from row to row. The address stream restarts each row from
+	// addrRow, which steps by its allotment.
+	addrRow := streams[colAddress].x
+	addrStep := lehmerPow(customerStreams[colAddress].perRow)
+	nation, phone := &streams[colNation], &streams[colPhone]
+	balance, segment := &streams[colBalance], &streams[colSegment]
+	comment := &streams[colComment]
+
+	// Comments are copied from random places in a 300 MiB pool, so nearly
+	// every one misses the caches and the TLB. Fetching a batch of them in a
+	// tight loop lets the processor overlap those misses instead of taking
+	// them one row at a time.
+	var (
+		stage    [commentBatch][commentMax]byte
+		stageLen [commentBatch]int
+	)
 	pool := g.pool
-	for key := first; key < first+count; key++ {
-		// Only the address uses a varying count of numbers; the other
-		// columns always use exactly their allotment, so their streams run
-		// on from row to row.
-		addr := stream{x: rowStart[colAddress]}
-		rowStart[colAddress] = rowStart[colAddress] * step[colAddress] % lehmerM
-		nation := stream{x: rowStart[colNation]}
-		phone := stream{x: rowStart[colPhone]}
-		balance := stream{x: rowStart[colBalance]}
-		segment := stream{x: rowStart[colSegment]}
-		comment := stream{x: rowStart[colComment]}
+	for key := first; key < first+count; {
+		batch := int(min(commentBatch, first+count-key))
+		for j := range batch {
+			off := comment.uniform(0, textPoolSize-commentMax)
+			n := comment.uniform(commentMin, commentMax)
+			stageLen[j] = copy(stage[j][:], pool[off:off+n])
+		}
+		for j := range batch {
+			dst = strconv.AppendInt(dst, key, 10)
+			dst = append(dst, "|Customer#"...)
+			dst = appendPadded(dst, key, 9)
+			dst = append(dst, '|')
 
-		dst = strconv.AppendInt(dst, key, 10)
-		dst = append(dst, "|Customer#"...)
-		dst = appendPadded(dst, key, 9)
-		dst = append(dst, '|')
-
-		n := addr.uniform(addressMin, addressMax)
-		var bits int64
-		for i := range n {
-			if i%5 == 0 {
-				bits = addr.alnum()
+			addr := stream{x: addrRow}
+			addrRow = addrRow * addrStep % lehmerM
+			n := addr.uniform(addressMin, addressMax)
+			var bits int64
+			for i := range n {
+				if i%5 == 0 {
+					bits = addr.alnum()
+				}
+				dst = append(dst, alphaNum[bits&63])
+				bits >>= 6
 			}
-			dst = append(dst, alphaNum[bits&63])
-			bits >>= 6
-		}
-		dst = append(dst, '|')
+			dst = append(dst, '|')
 
-		nk := nation.uniform(0, nationCount-1)
-		dst = strconv.AppendInt(dst, nk, 10)
-		dst = append(dst, '|')
+			nk := nation.uniform(0, nationCount-1)
+			dst = strconv.AppendInt(dst, nk, 10)
+			dst = append(dst, '|')
 
-		area := phone.uniform(100, 999)
-		exchange := phone.uniform(100, 999)
-		number := phone.uniform(1000, 9999)
-		dst = appendPadded(dst, 10+nk%90, 2)
-		dst = append(dst, '-')
-		dst = appendPadded(dst, area, 3)
-		dst = append(dst, '-')
-		dst = appendPadded(dst, exchange, 3)
-		dst = append(dst, '-')
-		dst = appendPadded(dst, number, 4)
-		dst = append(dst, '|')
-
-		cents := balance.uniform(balanceMin, balanceMax)
-		if cents < 0 {
+			area := phone.uniform(100, 999)
+			exchange := phone.uniform(100, 999)
+			number := phone.uniform(1000, 9999)
+			dst = appendPadded(dst, 10+nk%90, 2)
 			dst = append(dst, '-')
-			cents = -cents
+			dst = appendPadded(dst, area, 3)
+			dst = append(dst, '-')
+			dst = appendPadded(dst, exchange, 3)
+			dst = append(dst, '-')
+			dst = appendPadded(dst, number, 4)
+			dst = append(dst, '|')
+
+			cents := balance.uniform(balanceMin, balanceMax)
+			if cents < 0 {
+				dst = append(dst, '-')
+				cents = -cents
+			}
+			dst = strconv.AppendInt(dst, cents/100, 10)
+			dst = append(dst, '.')
+			dst = appendPadded(dst, cents%100, 2)
+			dst = append(dst, '|')
+
+			dst = append(dst, g.segments.word(segment)...)
+			dst = append(dst, '|')
+
+			dst = append(dst, stage[j][:stageLen[j]]...)
+			dst = append(dst, '|', '\n')
+			key++
 		}
-		dst = strconv.AppendInt(dst, cents/100, 10)
-		dst = append(dst, '.')
-		dst = appendPadded(dst, cents%100, 2)
-		dst = append(dst, '|')
-
-		dst = append(dst, g.segments.word(&segment)...)
-		dst = append(dst, '|')
-
-		off := comment.uniform(0, textPoolSize-commentMax)
-		length := comment.uniform(commentMin, commentMax)
-		dst = append(dst, pool[off:off+length]...)
-		dst = append(dst, '|', '\n')
-
-		rowStart[colNation] = nation.x
-		rowStart[colPhone] = phone.x
-		rowStart[colBalance] = balance.x
-		rowStart[colSegment] = segment.x
-		rowStart[colComment] = comment.x
 	}
+	// The pool may live outside the Go heap and be unmapped by g's cleanup;
+	// g must stay reachable for as long as the pool is read.
+	runtime.KeepAlive(g)
 	return dst
 }
 

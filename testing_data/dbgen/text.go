@@ -17,23 +17,36 @@ const (
 	// textPoolSeed seeds the stream (dbgen's stream 5) that writes the pool.
 	textPoolSeed = 933588178
 	// maxSentence bounds one sentence of the grammar with room to spare; the
-	// pool buffer gets this much slack so the last append never reallocates.
+	// pool is built in a buffer with this much slack past its end.
 	maxSentence = 1024
+	// maxWord bounds the length of every distribution member.
+	maxWord = 16
 )
 
 // picker draws members of a weighted distribution the way dbgen does: a
 // uniform integer j in [1, total weight], then the first member whose
 // cumulative weight reaches j. index maps j−1 straight to that member.
 type picker struct {
-	words [][]byte
+	words []paddedWord
 	total int64
 	index []uint16
 }
 
+// paddedWord holds a word in a fixed-size block so that writing it is one
+// 16-byte store, whatever its length; the bytes past n are junk to be
+// overwritten by whatever follows.
+type paddedWord struct {
+	b [maxWord]byte
+	n int
+}
+
 func newPicker(d []weighted) *picker {
-	p := &picker{words: make([][]byte, len(d))}
+	p := &picker{words: make([]paddedWord, len(d))}
 	for i, m := range d {
-		p.words[i] = []byte(m.text)
+		if len(m.text) > maxWord {
+			panic(fmt.Sprintf("dbgen: distribution member %q is longer than %d bytes", m.text, maxWord))
+		}
+		p.words[i].n = copy(p.words[i].b[:], m.text)
 		for range m.weight {
 			p.index = append(p.index, uint16(i))
 		}
@@ -49,7 +62,16 @@ func (p *picker) pick(s *stream) int {
 
 // word consumes one number from s and returns the chosen member's text.
 func (p *picker) word(s *stream) []byte {
-	return p.words[p.pick(s)]
+	w := &p.words[p.pick(s)]
+	return w.b[:w.n]
+}
+
+// put consumes one number from s, writes the chosen member at dst[n:] and
+// returns the index just past it. dst must have maxWord bytes from n on.
+func (p *picker) put(dst []byte, n int, s *stream) int {
+	w := &p.words[p.pick(s)]
+	*(*[maxWord]byte)(dst[n:]) = w.b
+	return n + w.n
 }
 
 // phraseToken is one word slot of a noun or verb phrase: the distribution
@@ -112,49 +134,53 @@ func compilePhrases(d []weighted, parts map[byte]*picker) [][]phraseToken {
 	return forms
 }
 
-// appendPhrase appends one noun or verb phrase; each word is followed by its
-// punctuation, if any, and a space.
-func appendPhrase(dst []byte, forms [][]phraseToken, which *picker, s *stream) []byte {
+// putPhrase writes one noun or verb phrase at dst[n:] and returns the index
+// just past it; each word is followed by its punctuation, if any, and a
+// space.
+func putPhrase(dst []byte, n int, forms [][]phraseToken, which *picker, s *stream) int {
 	for _, t := range forms[which.pick(s)] {
-		dst = append(dst, t.from.word(s)...)
+		n = t.from.put(dst, n, s)
 		if t.punct != 0 {
-			dst = append(dst, t.punct)
+			dst[n] = t.punct
+			n++
 		}
-		dst = append(dst, ' ')
+		dst[n] = ' '
+		n++
 	}
-	return dst
+	return n
 }
 
-// appendSentence appends one sentence, drawing from s in dbgen's order. The
-// terminator replaces the space that ends the phrase before it, so a
-// sentence ends with its terminator and never with a space.
-func (g *grammar) appendSentence(dst []byte, s *stream) []byte {
+// putSentence writes one sentence at dst[n:], drawing from s in dbgen's
+// order, and returns the index just past it. The terminator replaces the
+// space that ends the phrase before it, so a sentence ends with its
+// terminator and never with a space. dst must have maxSentence bytes from n
+// on.
+func (g *grammar) putSentence(dst []byte, n int, s *stream) int {
 	for _, part := range []byte(g.sentenceForms[g.sentences.pick(s)]) {
 		switch part {
 		case 'N':
-			dst = appendPhrase(dst, g.nounPhraseForms, g.nounPhrases, s)
+			n = putPhrase(dst, n, g.nounPhraseForms, g.nounPhrases, s)
 		case 'V':
-			dst = appendPhrase(dst, g.verbPhraseForms, g.verbPhrases, s)
+			n = putPhrase(dst, n, g.verbPhraseForms, g.verbPhrases, s)
 		case 'P':
-			dst = append(dst, g.prepositions.word(s)...)
-			dst = append(dst, " the "...)
-			dst = appendPhrase(dst, g.nounPhraseForms, g.nounPhrases, s)
+			n = g.prepositions.put(dst, n, s)
+			n += copy(dst[n:], " the ")
+			n = putPhrase(dst, n, g.nounPhraseForms, g.nounPhrases, s)
 		case 'T':
-			dst = append(dst[:len(dst)-1], g.terminators.word(s)...)
+			n = g.terminators.put(dst, n-1, s)
 		}
 	}
-	return dst
+	return n
 }
 
-// buildTextPool returns dbgen's 300 MiB text pool: sentences separated by
-// single spaces, the last one cut off at the pool's end.
-func buildTextPool() []byte {
+// buildTextPool writes dbgen's 300 MiB text pool to the first textPoolSize
+// bytes of buf, which must be textPoolSize+maxSentence long: sentences
+// separated by single spaces, the last one cut off at the pool's end.
+func buildTextPool(buf []byte) {
 	g := newGrammar()
 	s := stream{x: textPoolSeed}
-	pool := make([]byte, 0, textPoolSize+maxSentence)
-	for len(pool) < textPoolSize {
-		pool = g.appendSentence(pool, &s)
-		pool = append(pool, ' ')
+	for n := 0; n < textPoolSize; n++ {
+		n = g.putSentence(buf, n, &s)
+		buf[n] = ' '
 	}
-	return pool[:textPoolSize:textPoolSize]
 }
