@@ -2,5 +2,7 @@ package main
 
 // commands lists every subcommand. Each lives in the file of its name.
 func commands() map[string]command {
-	return map[string]command{}
+	return map[string]command{
+		"gen": {short: "write the TPC-H customer table, byte-identical to dbgen", run: cmdGen},
+	}
 }

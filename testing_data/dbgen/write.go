@@ -102,6 +102,10 @@ func Write(ctx context.Context, w io.Writer, opts Options) error {
 	if _, err := opts.workers(); err != nil {
 		return err
 	}
+	// Building the text pool takes about a second; don't start it in vain.
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	return NewGenerator().Write(ctx, w, opts)
 }
 
