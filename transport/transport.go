@@ -39,7 +39,9 @@ import (
 type Message struct {
 	// ID identifies the message deterministically: a retry or a redelivery of
 	// the same logical message has the same ID. IDs are 1–512 characters of
-	// [A-Za-z0-9._/-] and must not start or end with '/'.
+	// [A-Za-z0-9._/-] and must not start or end with '/'; the '/'-separated
+	// segments are non-empty and neither "." nor ".." (see ValidateID). Send
+	// rejects an invalid ID with ErrBadName.
 	ID string
 	// Body is the payload; it may be empty. Implementations carry at least
 	// MaxBody bytes.
