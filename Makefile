@@ -39,6 +39,10 @@ build: build-funnel
 		GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags='-s -w' -o $(BIN)/linux-$$arch/$$s ./cmd/$$s || exit 1; \
 	done; done
 
+## package: one deployable folder and zip per app and architecture under dist/apps
+package: build
+	$(FUNNEL) package -bin $(BIN) -out $(DIST)/apps -arch $(shell echo $(ARCHS) | tr ' ' ',')
+
 ## vet: static checks
 vet:
 	$(GO) vet ./...

@@ -17,6 +17,8 @@
 package job
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -146,4 +148,22 @@ func (s *Spec) Same(o *Spec) bool {
 		}
 	}
 	return true
+}
+
+// DecodeSpec decodes a job request strictly: unknown fields, trailing data
+// and wrong types are errors wrapping ErrInvalid that say what is wrong.
+func DecodeSpec(data []byte) (Spec, error) {
+	var s Spec
+	if len(bytes.TrimSpace(data)) == 0 {
+		return s, fmt.Errorf("%w: empty request body; send a JSON job spec", ErrInvalid)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&s); err != nil {
+		return s, fmt.Errorf("%w: body is not a job spec: %v", ErrInvalid, err)
+	}
+	if dec.More() {
+		return s, fmt.Errorf("%w: trailing data after the job spec", ErrInvalid)
+	}
+	return s, nil
 }

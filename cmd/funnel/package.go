@@ -1,0 +1,146 @@
+package main
+
+import (
+	"archive/zip"
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// apps are the three Functions apps: each app's function folders live in
+// <app>/functions and its handler binary is built from cmd/<app>.
+var apps = []string{"partition", "aggregate", "merge"}
+
+func cmdPackage(ctx context.Context, e env, args []string) error {
+	fs := newFlagSet(e, "package", "[-root DIR] [-bin DIR] [-out DIR] [-arch LIST]")
+	root := fs.String("root", ".", "the repository root (holds host.json and the app folders)")
+	bin := fs.String("bin", "bin", "where `make build` put the handler binaries (bin/linux-<arch>/<app>)")
+	out := fs.String("out", "dist/apps", "where to write the app folders and zips")
+	archs := fs.String("arch", "amd64,arm64", "comma-separated architectures to package")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return fmt.Errorf("%w: package takes no arguments", errUsage)
+	}
+	for _, arch := range strings.Split(*archs, ",") {
+		for _, app := range apps {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			dir := filepath.Join(*out, "linux-"+arch, app)
+			if err := packageApp(*root, filepath.Join(*bin, "linux-"+arch, app), dir); err != nil {
+				return fmt.Errorf("package %s for %s: %w", app, arch, err)
+			}
+			if err := zipDir(dir, dir+".zip"); err != nil {
+				return fmt.Errorf("zip %s for %s: %w", app, arch, err)
+			}
+			fmt.Fprintf(e.stdout, "%s\n%s.zip\n", dir, dir)
+		}
+	}
+	return nil
+}
+
+// packageApp assembles a deployable app folder: host.json, the app's
+// function folders, and the handler binary named as host.json expects.
+func packageApp(root, binary, dir string) error {
+	if _, err := os.Stat(binary); err != nil {
+		return fmt.Errorf("handler binary: %w (run `make build` first)", err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := copyFile(filepath.Join(root, "host.json"), filepath.Join(dir, "host.json"), 0o644); err != nil {
+		return err
+	}
+	functions := filepath.Join(root, filepath.Base(dir), "functions")
+	entries, err := os.ReadDir(functions)
+	if err != nil {
+		return err
+	}
+	for _, fn := range entries {
+		if !fn.IsDir() {
+			continue
+		}
+		src := filepath.Join(functions, fn.Name(), "function.json")
+		dst := filepath.Join(dir, fn.Name(), "function.json")
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		if err := copyFile(src, dst, 0o644); err != nil {
+			return err
+		}
+	}
+	return copyFile(binary, filepath.Join(dir, "handler"), 0o755)
+}
+
+func copyFile(src, dst string, mode os.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// zipDir writes dir's files into a zip whose root is dir, keeping the
+// executable bit (zip deployment of a custom handler needs it).
+func zipDir(dir, zipPath string) error {
+	f, err := os.Create(zipPath)
+	if err != nil {
+		return err
+	}
+	zw := zip.NewWriter(f)
+	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(dir, path)
+		if err != nil {
+			return err
+		}
+		h, err := zip.FileInfoHeader(info)
+		if err != nil {
+			return err
+		}
+		h.Name = filepath.ToSlash(rel)
+		h.Method = zip.Deflate
+		w, err := zw.CreateHeader(h)
+		if err != nil {
+			return err
+		}
+		in, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		_, err = io.Copy(w, in)
+		return err
+	})
+	if cerr := zw.Close(); err == nil {
+		err = cerr
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

@@ -1,0 +1,135 @@
+package partition
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/funnelpipe/funnel/handlers"
+	"github.com/funnelpipe/funnel/job"
+	"github.com/funnelpipe/funnel/transport"
+)
+
+// Register adds the job API's functions to app:
+//
+//	Jobs       POST /api/jobs                  submit (202, or 400/409)
+//	JobStatus  GET  /api/jobs/{id}             status (200, or 404)
+//	JobResult  GET  /api/jobs/{id}/result      result, ?format=json|csv
+//	                                           (200; 404 unknown; 409 not done)
+//
+// Their function.json files are in partition/functions.
+func (s *Service) Register(app *handlers.App) {
+	app.Handle("Jobs", s.handleSubmit, handlers.HTTPOutput("res"))
+	app.Handle("JobStatus", s.handleStatus, handlers.HTTPOutput("res"))
+	app.Handle("JobResult", s.handleResult, handlers.HTTPOutput("res"))
+}
+
+// submitAnswer is the body of a 202 answer to a submit.
+type submitAnswer struct {
+	ID        string `json:"id"`
+	State     string `json:"state"`
+	Units     int    `json:"units"`
+	StatusURL string `json:"status_url"`
+	ResultURL string `json:"result_url"`
+}
+
+func (s *Service) handleSubmit(ctx context.Context, inv *handlers.Invocation) (*handlers.Response, error) {
+	req, err := inv.HTTPRequest("req")
+	if err != nil {
+		return nil, handlers.BadRequest(err.Error())
+	}
+	body, err := req.BodyBytes()
+	if err != nil {
+		return nil, handlers.BadRequest("cannot read the request body: " + err.Error())
+	}
+	if len(body) > job.MaxRequest {
+		return nil, handlers.BadRequest(fmt.Sprintf("request body of %d bytes is over the limit of %d", len(body), job.MaxRequest))
+	}
+	spec, err := job.DecodeSpec(body)
+	if err != nil {
+		return nil, handlers.BadRequest(err.Error())
+	}
+	rec, err := s.Submit(ctx, spec)
+	switch {
+	case errors.Is(err, job.ErrInvalid):
+		return nil, handlers.BadRequest(err.Error())
+	case errors.Is(err, job.ErrExists):
+		return nil, &handlers.HTTPError{Status: http.StatusConflict, Message: err.Error()}
+	case err != nil:
+		return nil, err
+	}
+	base := jobsURL(req.URL) + "/" + rec.Spec.ID
+	ans := submitAnswer{ID: rec.Spec.ID, State: rec.State, StatusURL: base, ResultURL: base + "/result"}
+	if rec.Plan != nil {
+		ans.Units = rec.Plan.Units
+	}
+	return httpAnswer(http.StatusAccepted, ans, map[string]string{"Location": base})
+}
+
+func (s *Service) handleStatus(ctx context.Context, inv *handlers.Invocation) (*handlers.Response, error) {
+	req, err := inv.HTTPRequest("req")
+	if err != nil {
+		return nil, handlers.BadRequest(err.Error())
+	}
+	st, err := s.Status(ctx, req.Params["id"])
+	if err != nil {
+		return nil, lookupError(req.Params["id"], err)
+	}
+	return httpAnswer(http.StatusOK, st, nil)
+}
+
+func (s *Service) handleResult(ctx context.Context, inv *handlers.Invocation) (*handlers.Response, error) {
+	req, err := inv.HTTPRequest("req")
+	if err != nil {
+		return nil, handlers.BadRequest(err.Error())
+	}
+	format := req.Query["format"]
+	switch format {
+	case "":
+		format = "json"
+	case "json", "csv":
+	default:
+		return nil, handlers.BadRequest(fmt.Sprintf("format %q: use json or csv", format))
+	}
+	data, err := s.Result(ctx, req.Params["id"], format)
+	if err != nil {
+		return nil, lookupError(req.Params["id"], err)
+	}
+	ctype := "application/json"
+	if format == "csv" {
+		ctype = "text/csv; charset=utf-8"
+	}
+	resp := handlers.NewResponse()
+	if err := resp.SetHTTP("res", handlers.HTTPResponse{StatusCode: http.StatusOK, Headers: map[string]string{"Content-Type": ctype}, Body: string(data)}); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+func lookupError(id string, err error) error {
+	switch {
+	case errors.Is(err, transport.ErrNotFound):
+		return &handlers.HTTPError{Status: http.StatusNotFound, Message: fmt.Sprintf("no job %q", id)}
+	case errors.Is(err, ErrNotDone):
+		return &handlers.HTTPError{Status: http.StatusConflict, Message: err.Error()}
+	}
+	return err
+}
+
+func httpAnswer(status int, body any, headers map[string]string) (*handlers.Response, error) {
+	resp := handlers.NewResponse()
+	if err := resp.SetHTTP("res", handlers.HTTPResponse{StatusCode: status, Headers: headers, Body: body}); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// jobsURL turns the submit request's URL into the jobs collection's URL.
+func jobsURL(u string) string {
+	if i := strings.IndexAny(u, "?#"); i >= 0 {
+		u = u[:i]
+	}
+	return strings.TrimSuffix(u, "/")
+}
