@@ -169,8 +169,10 @@ func newFunction(name string, f HandlerFunc, opts []FunctionOption) *function {
 // bindings are HTTP in and HTTP out): the host sends the caller's request to
 // its original path, such as /api/jobs/{id}, and returns h's answer to the
 // caller unchanged. path is a gorilla/mux path template; function names the
-// function in logs and metrics. h runs with panic recovery (500) and counts
-// as an invocation; a 5xx answer counts as an error.
+// function in logs and metrics. The path's variables are available to h as
+// r.PathValue(name), and handlers.Logger(r.Context()) logs with the
+// invocation ID. h runs with panic recovery (500) and counts as an
+// invocation; a 4xx answer counts as http_error, a 5xx one as error.
 func (a *App) HandleHTTP(function, path string, h http.Handler) {
 	a.router.Handle(path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a.forward(w, r, function, h)
@@ -369,7 +371,11 @@ func (a *App) forward(w http.ResponseWriter, r *http.Request, function string, h
 				outcome = outcomePanic
 			}
 		}()
-		h.ServeHTTP(rec, r.WithContext(withLogger(r.Context(), log)))
+		fr := r.WithContext(withLogger(r.Context(), log))
+		for k, v := range mux.Vars(r) {
+			fr.SetPathValue(k, v)
+		}
+		h.ServeHTTP(rec, fr)
 		switch s := rec.status(); {
 		case s >= 500:
 			return outcomeError

@@ -57,7 +57,7 @@ type envelope struct {
 // raw returns the Data entry name, or ErrMissing.
 func (inv *Invocation) raw(name string) (json.RawMessage, error) {
 	v, ok := inv.Data[name]
-	if !ok || len(bytes.TrimSpace(v)) == 0 {
+	if !ok || len(trimJSONSpace(v)) == 0 {
 		return nil, fmt.Errorf("%w: Data has no %q", ErrMissing, name)
 	}
 	return v, nil
@@ -112,6 +112,9 @@ func (inv *Invocation) Blob(name string) ([]byte, error) {
 	v, err := inv.raw(name)
 	if err != nil {
 		return nil, err
+	}
+	if string(trimJSONSpace(v)) == "null" {
+		return nil, fmt.Errorf("%w: Data %q is null", ErrMissing, name)
 	}
 	var s string
 	if err := json.Unmarshal(v, &s); err != nil {
@@ -180,7 +183,7 @@ func (r *HTTPRequest) Header(name string) string {
 // BodyText returns the body as text: the content of a JSON string body, the
 // raw JSON text of any other JSON body, "" when there is no body.
 func (r *HTTPRequest) BodyText() (string, error) {
-	b := bytes.TrimSpace(r.Body)
+	b := trimJSONSpace(r.Body)
 	if len(b) == 0 || string(b) == "null" {
 		return "", nil
 	}
@@ -249,7 +252,7 @@ func binaryMediaType(contentType string) bool {
 // layers. Objects (sys, Properties) come back as raw JSON text.
 func (inv *Invocation) MetaString(key string) (string, error) {
 	v, ok := inv.Metadata[key]
-	if !ok || len(bytes.TrimSpace(v)) == 0 {
+	if !ok || len(trimJSONSpace(v)) == 0 {
 		return "", fmt.Errorf("%w: Metadata has no %q", ErrMissing, key)
 	}
 	s, err := unwrapText(v)
@@ -281,7 +284,7 @@ func (inv *Invocation) MetaInt(key string) (int64, error) {
 // host's SerializeObject layer); anything else is returned as its JSON text.
 // A JSON null gives nil.
 func unwrapText(v json.RawMessage) (*string, error) {
-	v = bytes.TrimSpace(v)
+	v = trimJSONSpace(v)
 	if string(v) == "null" {
 		return nil, nil
 	}
@@ -296,9 +299,11 @@ func unwrapText(v json.RawMessage) (*string, error) {
 	if err := json.Unmarshal(v, &s); err != nil {
 		return nil, err
 	}
-	if inner := strings.TrimSpace(s); len(inner) >= 2 && inner[0] == '"' && inner[len(inner)-1] == '"' {
+	// SerializeObject output has no surrounding white space, so neither
+	// does a string this layer is removed from.
+	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
 		var t string
-		if err := json.Unmarshal([]byte(inner), &t); err == nil {
+		if err := json.Unmarshal([]byte(s), &t); err == nil {
 			return &t, nil
 		}
 	}
@@ -442,4 +447,10 @@ func (r *Response) SetBlob(name string, content []byte) {
 // Log appends a line to the logs the host records for this invocation.
 func (r *Response) Log(line string) {
 	r.Logs = append(r.Logs, line)
+}
+
+// trimJSONSpace trims the four characters JSON counts as white space
+// (bytes.TrimSpace trims more, such as form feed, which JSON rejects).
+func trimJSONSpace(b []byte) []byte {
+	return bytes.Trim(b, " \t\r\n")
 }
