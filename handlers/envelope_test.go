@@ -85,11 +85,11 @@ func TestBlob(t *testing.T) {
 
 func TestMetadata(t *testing.T) {
 	inv := &handlers.Invocation{Metadata: map[string]json.RawMessage{
-		"DequeueCount":  json.RawMessage(`"3"`),             // host v4: SerializeObject(3)
-		"DequeueNumber": json.RawMessage(`3`),               // as in the docs' example
-		"Quoted":        json.RawMessage(`"\"7\""`),         // a long put through SerializeObject twice
-		"Id":            json.RawMessage(`"\"abc-123\""`),   // host v4
-		"PlainId":       json.RawMessage(`"abc-123"`),       // docs
+		"DequeueCount":  json.RawMessage(`"3"`),           // host v4: SerializeObject(3)
+		"DequeueNumber": json.RawMessage(`3`),             // as in the docs' example
+		"Quoted":        json.RawMessage(`"\"7\""`),       // a long put through SerializeObject twice
+		"Id":            json.RawMessage(`"\"abc-123\""`), // host v4
+		"PlainId":       json.RawMessage(`"abc-123"`),     // docs
 		"Time":          json.RawMessage(`"2025-03-14T09:26:51+00:00"`),
 		"sys":           json.RawMessage(`{"MethodName":"Work"}`),
 		"Null":          json.RawMessage(`null`),
