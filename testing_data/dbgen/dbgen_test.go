@@ -46,16 +46,37 @@ func findReference(t *testing.T) string {
 	}
 }
 
+// reference caches the decompressed reference table: decompressing takes a
+// few seconds, so it happens once per test binary.
+var reference struct {
+	sync.Once
+	data []byte
+	err  error
+}
+
 func readReference(t *testing.T) []byte {
 	t.Helper()
-	f, err := os.Open(findReference(t))
-	require.NoError(t, err)
+	path := findReference(t)
+	// Build the text pool meanwhile: the two take about as long.
+	pool := make(chan *Generator)
+	go func() { pool <- sharedGenerator() }()
+	reference.Do(func() { reference.data, reference.err = decompress(path) })
+	<-pool
+	require.NoError(t, reference.err)
+	return reference.data
+}
+
+func decompress(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
 	defer f.Close()
 	r, err := xz.NewReader(bufio.NewReaderSize(f, 1<<20))
-	require.NoError(t, err)
-	data, err := io.ReadAll(r)
-	require.NoError(t, err)
-	return data
+	if err != nil {
+		return nil, err
+	}
+	return io.ReadAll(r)
 }
 
 var columnNames = []string{

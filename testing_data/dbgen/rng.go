@@ -22,8 +22,15 @@ type stream struct {
 
 // next advances the stream by one step and returns the new state.
 func (s *stream) next() int64 {
-	s.x = s.x * lehmerA % lehmerM
-	return s.x
+	// 2³¹ ≡ 1 (mod 2³¹−1), so fold the high bits of the product onto the
+	// low ones instead of dividing; the sum stays below 2·lehmerM.
+	p := s.x * lehmerA
+	x := p&lehmerM + p>>31
+	if x >= lehmerM {
+		x -= lehmerM
+	}
+	s.x = x
+	return x
 }
 
 // uniform draws one number and scales it to [lo, hi] the way dbgen does:
