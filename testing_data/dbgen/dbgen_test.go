@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -293,6 +294,54 @@ func TestTextPoolShape(t *testing.T) {
 	head := string(pool[:200])
 	assert.NotContains(t, head, "  ")
 	assert.True(t, strings.HasPrefix(head, head[:strings.IndexAny(head, ".;:?!")+1]+" "))
+}
+
+// FuzzRowShape checks, for arbitrary keys far beyond SF 1, that every row
+// keeps dbgen's column formats and ranges.
+func FuzzRowShape(f *testing.F) {
+	for _, key := range []int64{1, 2, 150000, 150001, 999_999_999, 1_000_000_000, MaxKey - 7} {
+		f.Add(key, uint8(8))
+	}
+	segments := map[string]bool{}
+	for _, m := range distMarketSegments {
+		segments[m.text] = true
+	}
+	g := sharedGenerator()
+	f.Fuzz(func(t *testing.T, first int64, count uint8) {
+		if first < 1 || first > MaxKey-int64(count) {
+			t.Skip()
+		}
+		out, err := g.AppendRows(nil, first, int64(count))
+		require.NoError(t, err)
+		lines := strings.SplitAfter(string(out), "\n")
+		require.Len(t, lines, int(count)+1)
+		for i, line := range lines[:count] {
+			checkRowShape(t, first+int64(i), line, segments)
+		}
+	})
+}
+
+func checkRowShape(t *testing.T, key int64, line string, segments map[string]bool) {
+	t.Helper()
+	f := strings.Split(line, "|")
+	require.Len(t, f, 9, "%q", line)
+	require.Equal(t, "\n", f[8], "%q", line)
+	keyText := strconv.FormatInt(key, 10)
+	assert.Equal(t, keyText, f[0])
+	assert.Equal(t, "Customer#"+strings.Repeat("0", max(0, 9-len(keyText)))+keyText, f[1])
+	assert.True(t, len(f[2]) >= addressMin && len(f[2]) <= addressMax, "address %q", f[2])
+	assert.Empty(t, strings.Trim(f[2], alphaNum), "address %q", f[2])
+	nation, err := strconv.Atoi(f[3])
+	require.NoError(t, err)
+	assert.True(t, nation >= 0 && nation < nationCount, "nation %d", nation)
+	assert.Regexp(t, `^`+strconv.Itoa(10+nation)+`-[1-9]\d\d-[1-9]\d\d-[1-9]\d\d\d$`, f[4])
+	assert.Regexp(t, `^-?\d+\.\d\d$`, f[5])
+	cents, err := strconv.ParseFloat(f[5], 64)
+	require.NoError(t, err)
+	assert.True(t, cents >= -999.99 && cents <= 9999.99, "balance %s", f[5])
+	assert.True(t, segments[f[6]], "segment %q", f[6])
+	assert.True(t, len(f[7]) >= commentMin && len(f[7]) <= commentMax, "comment %q", f[7])
+	assert.NotContains(t, f[7], "|")
 }
 
 func benchmarkWrite(b *testing.B, workers int) {

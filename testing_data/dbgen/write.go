@@ -39,8 +39,9 @@ const (
 	customersPerSF = 150000
 	// MaxScaleFactor is the largest scale factor dbgen supports.
 	MaxScaleFactor = 100000
-	// MaxWorkers bounds Options.Workers.
-	MaxWorkers = 1024
+	// MaxWorkers bounds Options.Workers; each worker may hold two chunks
+	// of about 2.7 MB in flight.
+	MaxWorkers = 256
 	// chunkRows is how many rows one unit of work holds (about 2.6 MB).
 	chunkRows = 16384
 )
@@ -169,7 +170,7 @@ func (g *Generator) writeParallel(ctx context.Context, w io.Writer, rows, chunks
 	inFlight := 2 * workers
 	slots := make(chan []byte, inFlight)
 	for range inFlight {
-		slots <- make([]byte, 0, chunkRows*maxRowLen)
+		slots <- nil // grown by appendRows on first use
 	}
 	done := make(chan chunk, inFlight)
 
