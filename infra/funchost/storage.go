@@ -1,0 +1,191 @@
+package funchost
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue/queueerror"
+
+	"github.com/funnelpipe/funnel/transport/account"
+)
+
+// Names of the host's own storage entities (HostContainerNames,
+// HostQueueNames in the storage extensions).
+const (
+	hostsContainer        = "azure-webjobs-hosts"
+	blobReceiptsDir       = "blobreceipts"
+	blobTriggerPoison     = "webjobs-blobtrigger-poison"
+	blobTriggerQueuePrfx  = "azure-webjobs-blobtrigger-"
+	poisonSuffix          = "-poison"
+	defaultConnectionName = "AzureWebJobsStorage"
+)
+
+// storageAccount is one opened account, named by a connection setting.
+type storageAccount struct {
+	setting string
+	acct    *account.Account
+	blob    *azblob.Client
+	queue   *azqueue.ServiceClient
+}
+
+// opTimeout bounds one storage operation of the host's own (polls,
+// deletes, receipts); transfers use longer limits.
+const opTimeout = 30 * time.Second
+
+// connectionName returns the setting name a binding's connection refers to.
+func connectionName(c string) string {
+	if c == "" {
+		return defaultConnectionName
+	}
+	return c
+}
+
+// openStorage opens one account per distinct connection setting used by
+// the enabled functions, plus AzureWebJobsStorage when a blob trigger needs
+// the host's receipts and internal queue.
+func (h *Host) openStorage() error {
+	need := map[string]*function{}
+	for _, f := range h.app.Functions {
+		if f.Disabled {
+			continue
+		}
+		for _, b := range f.Bindings {
+			switch b.Type {
+			case typeQueueTrigger, typeQueue, typeBlobTrigger, typeBlob:
+				name := connectionName(b.Connection)
+				if need[name] == nil {
+					need[name] = f
+				}
+				if b.Type == typeBlobTrigger && need[defaultConnectionName] == nil {
+					need[defaultConnectionName] = f
+				}
+			}
+		}
+	}
+	getenv := func(k string) string {
+		if v, ok := h.settings[k]; ok {
+			return v
+		}
+		return os.Getenv(k)
+	}
+	for _, name := range sortedKeys(need) {
+		cfg, err := account.FromEnv(getenv, name)
+		if err != nil {
+			return &ConfigError{File: need[name].File, Field: "connection", Msg: fmt.Sprintf("storage connection %q: %v", name, err)}
+		}
+		a, err := account.Open(cfg, account.Options{Registerer: h.cfg.Registerer, Component: "funchost"})
+		if err != nil {
+			return &ConfigError{File: need[name].File, Field: "connection", Msg: fmt.Sprintf("storage connection %q: %v", name, err)}
+		}
+		h.storage[name] = &storageAccount{setting: name, acct: a, blob: a.Blob(), queue: a.Queue()}
+	}
+	return nil
+}
+
+// account returns the opened account for a binding's connection.
+func (h *Host) account(conn string) *storageAccount { return h.storage[connectionName(conn)] }
+
+// prepareStorage creates what the triggers listen on: trigger queues,
+// trigger containers, the host container and the blob trigger queue. The
+// real host does not create a trigger's queue (its listener backs off
+// while the queue is missing); funchost creates it so that an app can be
+// started against an empty Azurite.
+func (h *Host) prepareStorage(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*opTimeout)
+	defer cancel()
+	blobTriggers := false
+	for _, f := range h.app.Functions {
+		if f.Disabled {
+			continue
+		}
+		b := f.Trigger
+		sa := h.account(b.Connection)
+		switch b.Type {
+		case typeQueueTrigger:
+			if err := createQueue(ctx, sa.queue.NewQueueClient(b.QueueName)); err != nil {
+				return fmt.Errorf("funchost: %s: queue %q: %w", f.Name, b.QueueName, err)
+			}
+		case typeBlobTrigger:
+			blobTriggers = true
+			if err := createContainer(ctx, sa.blob, b.blobPath.containerName()); err != nil {
+				return fmt.Errorf("funchost: %s: container %q: %w", f.Name, b.blobPath.containerName(), err)
+			}
+		}
+	}
+	if blobTriggers {
+		sa := h.storage[defaultConnectionName]
+		if err := createContainer(ctx, sa.blob, hostsContainer); err != nil {
+			return fmt.Errorf("funchost: container %q: %w", hostsContainer, err)
+		}
+		if err := createQueue(ctx, sa.queue.NewQueueClient(h.blobQueue)); err != nil {
+			return fmt.Errorf("funchost: queue %q: %w", h.blobQueue, err)
+		}
+	}
+	return nil
+}
+
+func createQueue(ctx context.Context, q *azqueue.QueueClient) error {
+	_, err := q.Create(ctx, nil)
+	if err == nil || queueerror.HasCode(err, queueerror.QueueAlreadyExists) {
+		return nil
+	}
+	return err
+}
+
+func createContainer(ctx context.Context, c *azblob.Client, name string) error {
+	_, err := c.CreateContainer(ctx, name, nil)
+	if err == nil || bloberror.HasCode(err, bloberror.ContainerAlreadyExists) {
+		return nil
+	}
+	return err
+}
+
+// enqueue adds a message, creating the queue when it is missing
+// (AddMessageAndCreateIfNotExistsAsync).
+func enqueue(ctx context.Context, q *azqueue.QueueClient, text string) error {
+	_, err := q.EnqueueMessage(ctx, text, nil)
+	if err != nil && queueerror.HasCode(err, queueerror.QueueNotFound) {
+		if cerr := createQueue(ctx, q); cerr != nil {
+			return cerr
+		}
+		_, err = q.EnqueueMessage(ctx, text, nil)
+	}
+	return err
+}
+
+// isStatus reports whether err is an Azure response error with that HTTP
+// status.
+func isStatus(err error, status int) bool {
+	var re *azcore.ResponseError
+	return errors.As(err, &re) && re.StatusCode == status
+}
+
+// queueNameOK reports whether name+suffix is a valid queue name.
+func poisonQueueName(q string) string {
+	if strings.HasSuffix(q, poisonSuffix) {
+		return ""
+	}
+	p := q + poisonSuffix
+	if validQueueName(p) != nil {
+		return ""
+	}
+	return p
+}
+
+// blobTriggerQueueName is the app's internal blob trigger queue
+// (HostQueueNames.GetHostBlobTriggerQueueName).
+func blobTriggerQueueName(hostID string) string {
+	n := blobTriggerQueuePrfx + hostID
+	if len(n) > 63 {
+		n = strings.TrimRight(n[:63], "-")
+	}
+	return n
+}
