@@ -34,14 +34,14 @@ type queueMessage struct {
 // queueListener is one queue trigger listener on one instance: the storage
 // extension's QueueListener and QueueProcessor.
 type queueListener struct {
-	h      *Host
-	in     *instance
-	label  string // function name, or "blob trigger" for the internal queue
-	queue  *azqueue.QueueClient
-	name   string
-	poison *azqueue.QueueClient // nil when the queue has no poison queue
+	h          *Host
+	in         *instance
+	label      string // function name, or "blob trigger" for the internal queue
+	queue      *azqueue.QueueClient
+	name       string
+	poison     *azqueue.QueueClient // nil when the queue has no poison queue
 	poisonName string
-	opts   queueOptions
+	opts       queueOptions
 	// exec runs the function for a message; an error fails the invocation.
 	exec   func(m *queueMessage) error
 	notify chan struct{}
