@@ -54,7 +54,7 @@ func newTestApp(t *testing.T, reg prometheus.Registerer) (*handlers.App, *logBuf
 	return handlers.NewApp(handlers.Options{Name: "test", Logger: log, Registerer: reg}), logs
 }
 
-func golden(t *testing.T, name string) []byte {
+func golden(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", name))
 	require.NoError(t, err)
