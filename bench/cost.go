@@ -1,0 +1,269 @@
+package bench
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+)
+
+// Billing rules, from the Azure Functions pricing page and the Flex
+// Consumption plan's billing section.
+const (
+	consumptionMemoryStepMB = 128  // memory is rounded up to 128 MB steps
+	consumptionMinMemoryMB  = 128  // at least 128 MB per execution
+	consumptionMaxMemoryMB  = 1536 // at most 1,536 MB (the instance size)
+	consumptionMinPeriod    = 100 * time.Millisecond
+	consumptionTimeStep     = time.Millisecond
+	flexMinPeriod           = time.Second
+	flexTimeStep            = 100 * time.Millisecond
+
+	// DefaultFlexInstanceMemoryMB is the Flex Consumption default instance
+	// size; 512 and 4,096 MB are the other sizes.
+	DefaultFlexInstanceMemoryMB = 2048
+)
+
+// Billing holds the choices that turn resource use into billed units.
+type Billing struct {
+	// FlexInstanceMemoryMB is the Flex Consumption instance size the run is
+	// priced at: 512, 2048 or 4096.
+	FlexInstanceMemoryMB int `json:"flex_instance_memory_mb"`
+}
+
+// DefaultBilling prices Flex Consumption at its default 2,048 MB instances.
+func DefaultBilling() Billing {
+	return Billing{FlexInstanceMemoryMB: DefaultFlexInstanceMemoryMB}
+}
+
+// Validate reports a Flex instance size Azure does not offer.
+func (b Billing) Validate() error {
+	switch b.FlexInstanceMemoryMB {
+	case 512, 2048, 4096:
+		return nil
+	}
+	return fmt.Errorf("%w: Flex Consumption instance memory %d MB, want 512, 2048 or 4096", ErrBadMeasurement, b.FlexInstanceMemoryMB)
+}
+
+// InstanceStats is the resource use of one handler process during a run.
+type InstanceStats struct {
+	// App is the function app ("partition", "aggregate", "merge").
+	App string `json:"app"`
+	// Instance matches InvocationRecord.Instance.
+	Instance     string  `json:"instance"`
+	CPUSeconds   float64 `json:"cpu_seconds"`
+	PeakRSSBytes int64   `json:"peak_rss_bytes"`
+}
+
+// Validate reports stats that cannot be used.
+func (s InstanceStats) Validate() error {
+	if s.Instance == "" {
+		return fmt.Errorf("%w: instance stats without an instance", ErrBadMeasurement)
+	}
+	if math.IsNaN(s.CPUSeconds) || math.IsInf(s.CPUSeconds, 0) || s.CPUSeconds < 0 || s.PeakRSSBytes < 0 {
+		return fmt.Errorf("%w: instance %s has CPU %v s, peak RSS %d bytes", ErrBadMeasurement, s.Instance, s.CPUSeconds, s.PeakRSSBytes)
+	}
+	return nil
+}
+
+// GBSeconds is a run's compute as each plan would bill it.
+type GBSeconds struct {
+	Consumption float64 `json:"consumption"`
+	Flex        float64 `json:"flex"`
+	// FlexInstanceMemoryMB is the instance size Flex was priced at.
+	FlexInstanceMemoryMB int `json:"flex_instance_memory_mb"`
+	// ActivityPeriods is how many stretches of busy time the instances had.
+	ActivityPeriods int `json:"activity_periods"`
+}
+
+// roundUp rounds d up to a multiple of step, and to at least least.
+func roundUp(d, step, least time.Duration) time.Duration {
+	if r := d % step; r != 0 {
+		d += step - r
+	}
+	return max(d, least)
+}
+
+// ConsumptionMemoryMB is the memory the Consumption plan bills for a
+// process whose peak RSS is rss bytes: rounded up to 128 MB, at least 128 MB
+// and at most 1,536 MB.
+func ConsumptionMemoryMB(rss int64) int {
+	const mb = 1 << 20
+	m := int((rss + mb - 1) / mb)
+	m = (m + consumptionMemoryStepMB - 1) / consumptionMemoryStepMB * consumptionMemoryStepMB
+	return min(max(m, consumptionMinMemoryMB), consumptionMaxMemoryMB)
+}
+
+// ComputeGBSeconds bills invocation records as the Consumption and Flex
+// Consumption plans would (see the package documentation for the rules).
+// Every instance that ran an invocation needs InstanceStats for its peak
+// RSS; a missing one is an error wrapping ErrBadMeasurement.
+func ComputeGBSeconds(records []InvocationRecord, instances []InstanceStats, b Billing) (GBSeconds, error) {
+	if err := b.Validate(); err != nil {
+		return GBSeconds{}, err
+	}
+	rss := make(map[string]int64, len(instances))
+	for _, s := range instances {
+		if err := s.Validate(); err != nil {
+			return GBSeconds{}, err
+		}
+		rss[s.Instance] = s.PeakRSSBytes
+	}
+	for i, r := range records {
+		if err := r.Validate(); err != nil {
+			return GBSeconds{}, fmt.Errorf("record %d: %w", i, err)
+		}
+	}
+	g := GBSeconds{FlexInstanceMemoryMB: b.FlexInstanceMemoryMB}
+	periods := activityPeriods(records)
+	names := make([]string, 0, len(periods))
+	for inst := range periods {
+		names = append(names, inst)
+	}
+	slices.SortFunc(names, cmp.Compare) // a fixed order keeps float sums reproducible
+	for _, inst := range names {
+		peak, ok := rss[inst]
+		if !ok {
+			return GBSeconds{}, fmt.Errorf("%w: no instance stats (peak RSS) for instance %q", ErrBadMeasurement, inst)
+		}
+		consumptionGB := float64(ConsumptionMemoryMB(peak)) / 1024
+		flexGB := float64(b.FlexInstanceMemoryMB) / 1024
+		for _, p := range periods[inst] {
+			d := p.End.Sub(p.Start)
+			g.Consumption += consumptionGB * roundUp(d, consumptionTimeStep, consumptionMinPeriod).Seconds()
+			g.Flex += flexGB * roundUp(d, flexTimeStep, flexMinPeriod).Seconds()
+			g.ActivityPeriods++
+		}
+	}
+	return g, nil
+}
+
+// PlanCost is what one hosting plan would charge for a run's functions.
+type PlanCost struct {
+	Executions     int64   `json:"executions"`
+	ExecutionsCost float64 `json:"executions_cost"`
+	GBSeconds      float64 `json:"gb_seconds"`
+	ComputeCost    float64 `json:"compute_cost"`
+	// Functions is ExecutionsCost + ComputeCost.
+	Functions float64 `json:"functions"`
+	// Total is Functions plus the run's storage operations.
+	Total float64 `json:"total"`
+}
+
+// ClassCost is the money for one class of storage operations.
+type ClassCost struct {
+	Service Service      `json:"service"`
+	Class   BillingClass `json:"class"`
+	Count   int64        `json:"count"`
+	Price   PriceID      `json:"price,omitempty"`
+	Cost    float64      `json:"cost"`
+}
+
+// Cost is the money a run would cost on Azure, list prices, no free grants.
+type Cost struct {
+	Currency    string   `json:"currency"`
+	Consumption PlanCost `json:"consumption"`
+	Flex        PlanCost `json:"flex"`
+	// Storage is the run's storage operations by service and class.
+	Storage      []ClassCost `json:"storage"`
+	StorageTotal float64     `json:"storage_total"`
+	// InputStoragePerMonth is what keeping the input in hot blob storage
+	// costs per month; it is not part of a run's cost.
+	InputStoragePerMonth float64 `json:"input_storage_per_month"`
+	// FreeGrantsApplied is always false: costs are computed without the
+	// monthly free grants.
+	FreeGrantsApplied bool `json:"free_grants_applied"`
+}
+
+// classPrice maps a billing class to its price (free operations have none).
+func classPrice(service Service, class BillingClass) (PriceID, error) {
+	switch {
+	case service == ServiceBlob && class == ClassWrite:
+		return PriceBlobWrite, nil
+	case service == ServiceBlob && class == ClassRead:
+		return PriceBlobRead, nil
+	case service == ServiceBlob && class == ClassList:
+		return PriceBlobList, nil
+	case service == ServiceBlob && class == ClassOther:
+		return PriceBlobOther, nil
+	case service == ServiceBlob && class == ClassFree:
+		return "", nil
+	case service == ServiceQueue && class == ClassQueue1:
+		return PriceQueueClass1, nil
+	case service == ServiceQueue && class == ClassQueue2:
+		return PriceQueueClass2, nil
+	}
+	return "", fmt.Errorf("%w: no billing class %q for service %q", ErrUnknownOperation, class, service)
+}
+
+// ComputeCost prices a run: executions and GB-seconds under each plan, plus
+// the storage operations, which both plans pay alike. inputBytes prices the
+// informational monthly cost of keeping the input.
+func ComputeCost(executions int64, g GBSeconds, ops []StorageOp, inputBytes int64, prices *PriceTable) (Cost, error) {
+	if prices == nil {
+		return Cost{}, fmt.Errorf("%w: no price table", ErrBadPrices)
+	}
+	if executions < 0 || g.Consumption < 0 || g.Flex < 0 || inputBytes < 0 {
+		return Cost{}, fmt.Errorf("%w: negative usage", ErrBadMeasurement)
+	}
+	ps := make(map[PriceID]Price, len(PriceIDs()))
+	for _, id := range PriceIDs() {
+		p, err := prices.price(id)
+		if err != nil {
+			return Cost{}, err
+		}
+		ps[id] = p
+	}
+	c := Cost{Currency: prices.Currency}
+	plan := func(execID, timeID PriceID, gbs float64) PlanCost {
+		pc := PlanCost{Executions: executions, GBSeconds: gbs}
+		pc.ExecutionsCost = ps[execID].Cost(float64(executions))
+		pc.ComputeCost = ps[timeID].Cost(gbs)
+		pc.Functions = pc.ExecutionsCost + pc.ComputeCost
+		return pc
+	}
+	c.Consumption = plan(PriceConsumptionExecutions, PriceConsumptionExecutionTime, g.Consumption)
+	c.Flex = plan(PriceFlexExecutions, PriceFlexExecutionTime, g.Flex)
+
+	type key struct {
+		s Service
+		c BillingClass
+	}
+	counts := map[key]int64{}
+	for _, op := range ops {
+		class, err := ClassifyOperation(op.Service, op.Operation)
+		if err != nil {
+			return Cost{}, err
+		}
+		if op.Class != "" && op.Class != class {
+			return Cost{}, fmt.Errorf("%w: %s %s is class %q, not %q", ErrBadMeasurement, op.Service, op.Operation, class, op.Class)
+		}
+		if op.Count < 0 {
+			return Cost{}, fmt.Errorf("%w: %s %s has a negative count", ErrBadMeasurement, op.Service, op.Operation)
+		}
+		counts[key{op.Service, class}] += op.Count
+	}
+	keys := make([]key, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b key) int {
+		return cmp.Or(cmp.Compare(a.s, b.s), cmp.Compare(a.c, b.c))
+	})
+	for _, k := range keys {
+		id, err := classPrice(k.s, k.c)
+		if err != nil {
+			return Cost{}, err
+		}
+		cc := ClassCost{Service: k.s, Class: k.c, Count: counts[k], Price: id}
+		if id != "" {
+			cc.Cost = ps[id].Cost(float64(cc.Count))
+		}
+		c.Storage = append(c.Storage, cc)
+		c.StorageTotal += cc.Cost
+	}
+	c.Consumption.Total = c.Consumption.Functions + c.StorageTotal
+	c.Flex.Total = c.Flex.Functions + c.StorageTotal
+	c.InputStoragePerMonth = ps[PriceBlobStorage].Cost(float64(inputBytes) / 1e9)
+	return c, nil
+}

@@ -1,0 +1,208 @@
+package bench
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestConsumptionMemoryMB(t *testing.T) {
+	const mib = 1 << 20
+	tests := []struct {
+		rss  int64
+		want int
+	}{
+		{0, 128},
+		{1, 128},
+		{128 * mib, 128},
+		{128*mib + 1, 256},
+		{200 * mib, 256},
+		{1536 * mib, 1536},
+		{4 << 30, 1536},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, ConsumptionMemoryMB(tt.rss), "rss %d", tt.rss)
+	}
+}
+
+func rec(inst string, startMS, durMS float64) InvocationRecord {
+	return InvocationRecord{Function: "aggregate", Instance: inst, Start: synthBase.Add(ms(startMS)), DurationMS: durMS, Outcome: OutcomeSuccess}
+}
+
+func TestComputeGBSeconds(t *testing.T) {
+	const mib = 1 << 20
+	stats := []InstanceStats{
+		{App: "aggregate", Instance: "a", PeakRSSBytes: 200 * mib}, // billed 256 MB = 0.25 GB
+		{App: "aggregate", Instance: "b", PeakRSSBytes: 64 * mib},  // billed 128 MB = 0.125 GB
+	}
+	tests := []struct {
+		name            string
+		records         []InvocationRecord
+		flexMB          int
+		wantConsumption float64
+		wantFlex        float64
+		wantPeriods     int
+	}{
+		{
+			// 50 ms is billed as 100 ms on Consumption, 1 s on Flex.
+			name: "one short invocation", records: []InvocationRecord{rec("a", 0, 50)}, flexMB: 2048,
+			wantConsumption: 0.25 * 0.1, wantFlex: 2 * 1, wantPeriods: 1,
+		},
+		{
+			// [0, 1500] and [1000, 2050] form one 2,050 ms period:
+			// Consumption 0.25 GB × 2.05 s; Flex 2 GB × 2.1 s.
+			name: "overlapping invocations share a period", records: []InvocationRecord{rec("a", 0, 1500), rec("a", 1000, 1050)}, flexMB: 2048,
+			wantConsumption: 0.25 * 2.05, wantFlex: 2 * 2.1, wantPeriods: 1,
+		},
+		{
+			// [0, 100] and [100, 200] touch: one 200 ms period.
+			name: "touching invocations share a period", records: []InvocationRecord{rec("a", 100, 100), rec("a", 0, 100)}, flexMB: 512,
+			wantConsumption: 0.25 * 0.2, wantFlex: 0.5 * 1, wantPeriods: 1,
+		},
+		{
+			// b: 300 ms and, later, 2,000.5 ms (rounded up to 2,001 ms on
+			// Consumption, 2,100 ms on Flex) at 0.125 GB / 0.5 GB;
+			// a: 1,234 ms at 0.25 GB / 0.5 GB.
+			name: "two instances, separate periods",
+			records: []InvocationRecord{
+				rec("b", 0, 300), rec("b", 5000, 2000.5), rec("a", 0, 1234),
+			},
+			flexMB:          512,
+			wantConsumption: 0.125*0.3 + 0.125*2.001 + 0.25*1.234,
+			wantFlex:        0.5*1 + 0.5*2.1 + 0.5*1.3,
+			wantPeriods:     3,
+		},
+		{name: "no records", flexMB: 4096},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g, err := ComputeGBSeconds(tt.records, stats, Billing{FlexInstanceMemoryMB: tt.flexMB})
+			require.NoError(t, err)
+			assert.InDelta(t, tt.wantConsumption, g.Consumption, 1e-9)
+			assert.InDelta(t, tt.wantFlex, g.Flex, 1e-9)
+			assert.Equal(t, tt.wantPeriods, g.ActivityPeriods)
+			assert.Equal(t, tt.flexMB, g.FlexInstanceMemoryMB)
+		})
+	}
+}
+
+func TestComputeGBSecondsErrors(t *testing.T) {
+	stats := []InstanceStats{{Instance: "a", PeakRSSBytes: 1}}
+	_, err := ComputeGBSeconds([]InvocationRecord{rec("c", 0, 10)}, stats, DefaultBilling())
+	require.ErrorIs(t, err, ErrBadMeasurement)
+	assert.Contains(t, err.Error(), `instance "c"`)
+
+	_, err = ComputeGBSeconds(nil, stats, Billing{FlexInstanceMemoryMB: 1024})
+	require.ErrorIs(t, err, ErrBadMeasurement)
+
+	_, err = ComputeGBSeconds(nil, []InstanceStats{{Instance: "a", CPUSeconds: -1}}, DefaultBilling())
+	require.ErrorIs(t, err, ErrBadMeasurement)
+
+	bad := rec("a", 0, 10)
+	bad.Outcome = "ok"
+	_, err = ComputeGBSeconds([]InvocationRecord{bad}, stats, DefaultBilling())
+	require.ErrorIs(t, err, ErrBadMeasurement)
+}
+
+func TestComputeCost(t *testing.T) {
+	ops := []StorageOp{
+		{Service: ServiceBlob, Operation: "PutBlob", Count: 10000},
+		{Service: ServiceBlob, Operation: "GetBlob", Count: 15000},
+		{Service: ServiceBlob, Operation: "getblob", Count: 5000}, // case is ignored
+		{Service: ServiceBlob, Operation: "ListBlobs", Count: 10000},
+		{Service: ServiceBlob, Operation: "GetBlobProperties", Count: 10000},
+		{Service: ServiceBlob, Operation: "DeleteBlob", Count: 5000},
+		{Service: ServiceQueue, Operation: "PutMessage", Count: 10000, Class: ClassQueue1},
+		{Service: ServiceQueue, Operation: "DeleteMessage", Count: 10000},
+		{Service: ServiceQueue, Operation: "GetMessages", Count: 30000},
+	}
+	g := GBSeconds{Consumption: 100000, Flex: 50000}
+	c, err := ComputeCost(1_000_000, g, ops, 10e9, testPrices())
+	require.NoError(t, err)
+
+	// Hand-computed with testPrices:
+	// Consumption: 1e6 executions × 0.20/1e6 = 0.20; 100,000 GB-s × 0.000016 = 1.60.
+	assert.InDelta(t, 0.20, c.Consumption.ExecutionsCost, 1e-12)
+	assert.InDelta(t, 1.60, c.Consumption.ComputeCost, 1e-12)
+	assert.InDelta(t, 1.80, c.Consumption.Functions, 1e-12)
+	// Flex: 1e6 × 0.40/1e6 = 0.40; 50,000 GB-s × 0.000026 = 1.30.
+	assert.InDelta(t, 0.40, c.Flex.ExecutionsCost, 1e-12)
+	assert.InDelta(t, 1.30, c.Flex.ComputeCost, 1e-12)
+	assert.InDelta(t, 1.70, c.Flex.Functions, 1e-12)
+	// Storage per 10,000: write 1 × 0.065, read 2 × 0.005, list 1 × 0.065,
+	// other 1 × 0.005, free 0, queue class 1 2 × 0.004, class 2 3 × 0.004.
+	want := []ClassCost{
+		{Service: ServiceBlob, Class: ClassFree, Count: 5000},
+		{Service: ServiceBlob, Class: ClassList, Count: 10000, Price: PriceBlobList, Cost: 0.065},
+		{Service: ServiceBlob, Class: ClassOther, Count: 10000, Price: PriceBlobOther, Cost: 0.005},
+		{Service: ServiceBlob, Class: ClassRead, Count: 20000, Price: PriceBlobRead, Cost: 0.010},
+		{Service: ServiceBlob, Class: ClassWrite, Count: 10000, Price: PriceBlobWrite, Cost: 0.065},
+		{Service: ServiceQueue, Class: ClassQueue1, Count: 20000, Price: PriceQueueClass1, Cost: 0.008},
+		{Service: ServiceQueue, Class: ClassQueue2, Count: 30000, Price: PriceQueueClass2, Cost: 0.012},
+	}
+	require.Len(t, c.Storage, len(want))
+	for i := range want {
+		assert.Equal(t, want[i].Service, c.Storage[i].Service)
+		assert.Equal(t, want[i].Class, c.Storage[i].Class)
+		assert.Equal(t, want[i].Count, c.Storage[i].Count)
+		assert.Equal(t, want[i].Price, c.Storage[i].Price)
+		assert.InDelta(t, want[i].Cost, c.Storage[i].Cost, 1e-12, "%s %s", want[i].Service, want[i].Class)
+	}
+	assert.InDelta(t, 0.165, c.StorageTotal, 1e-12)
+	assert.InDelta(t, 1.965, c.Consumption.Total, 1e-12)
+	assert.InDelta(t, 1.865, c.Flex.Total, 1e-12)
+	// 10 GB at rest × 0.018 per GB-month.
+	assert.InDelta(t, 0.18, c.InputStoragePerMonth, 1e-12)
+	assert.False(t, c.FreeGrantsApplied)
+	assert.Equal(t, "USD", c.Currency)
+}
+
+func TestComputeCostErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		ops  []StorageOp
+		want error
+	}{
+		{"unknown operation", []StorageOp{{Service: ServiceBlob, Operation: "PutMessage", Count: 1}}, ErrUnknownOperation},
+		{"unknown service", []StorageOp{{Service: "table", Operation: "QueryEntities", Count: 1}}, ErrUnknownOperation},
+		{"wrong class", []StorageOp{{Service: ServiceBlob, Operation: "GetBlob", Class: ClassWrite, Count: 1}}, ErrBadMeasurement},
+		{"negative count", []StorageOp{{Service: ServiceBlob, Operation: "GetBlob", Count: -1}}, ErrBadMeasurement},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ComputeCost(1, GBSeconds{}, tt.ops, 0, testPrices())
+			require.ErrorIs(t, err, tt.want)
+		})
+	}
+	_, err := ComputeCost(1, GBSeconds{}, nil, 0, nil)
+	require.ErrorIs(t, err, ErrBadPrices)
+
+	partial := testPrices()
+	partial.Prices = partial.Prices[:3]
+	_, err = ComputeCost(1, GBSeconds{}, nil, 0, partial)
+	require.ErrorIs(t, err, ErrBadPrices)
+
+	_, err = ComputeCost(-1, GBSeconds{}, nil, 0, testPrices())
+	require.ErrorIs(t, err, ErrBadMeasurement)
+}
+
+func BenchmarkComputeGBSeconds(b *testing.B) {
+	var records []InvocationRecord
+	var stats []InstanceStats
+	for i := range 16 {
+		inst := string(rune('a' + i))
+		stats = append(stats, InstanceStats{Instance: inst, PeakRSSBytes: 100 << 20})
+		for k := range 6000 {
+			records = append(records, InvocationRecord{Function: "aggregate", Instance: inst,
+				Start: synthBase.Add(time.Duration(k) * 30 * time.Millisecond), DurationMS: 25 + float64(k%10), Outcome: OutcomeSuccess})
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ComputeGBSeconds(records, stats, DefaultBilling()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

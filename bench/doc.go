@@ -1,0 +1,50 @@
+// Package bench turns measured funnel runs into a benchmark report: per-stage
+// invocation statistics, GB-seconds and money as Azure would bill them, a
+// comparison of the queue and blob transports with a recommendation derived
+// from the figures, plots, and a model that extrapolates a run to many
+// instances and large inputs.
+//
+// The package does not start anything. A runner (bench/runner*.go) starts
+// Azurite, the local Functions host and a job, and records what happened as a
+// Measurement; this package does the arithmetic and the writing:
+//
+//	prices, err := bench.LoadPrices("bench/prices.json") // or bench.DefaultPrices()
+//	run, err := bench.NewRun(measurement, prices, bench.DefaultBilling())
+//	rep, err := bench.NewReport(bench.ReportOptions{Label: "queue", Created: now, Machine: m, Prices: prices, Runs: runs})
+//	err = bench.WriteReport(bench.ReportDir("bench/results", now, "queue"), rep)
+//
+// # Inputs
+//
+// A Measurement holds, for one run: the configuration (transport, arch,
+// scale factor, chunks, unit size, instances per app), the submit and result
+// times, one InvocationRecord per function invocation (function, instance,
+// start, duration, outcome, dequeue count, bytes in and out), storage
+// operation counters by service and REST operation, CPU seconds and peak RSS
+// per handler instance, whether the answer was exact, and the single-machine
+// baseline (the kernel over the same chunks read from local disk) and raw
+// download times.
+//
+// # Money
+//
+// Prices come from bench/prices.json, a dated table in which every figure
+// names its unit, region, currency, when and where it was seen, and whether
+// it was verified at its source. Costs are computed without the monthly free
+// grants (a benchmark run should show what the work costs, not whether this
+// month's grant happens to be used up); the report says so.
+//
+// Consumption plan GB-seconds are modelled per instance: each stretch of time
+// in which an instance runs at least one invocation (an activity period) is
+// billed at the instance's peak RSS rounded up to 128 MB (at least 128 MB, at
+// most 1,536 MB) for the period rounded up to 1 ms, at least 100 ms. This
+// reads the pricing page's "observed memory, concurrency taken into account"
+// as an integral of memory over busy time and uses peak RSS as an upper
+// bound of that memory. Flex Consumption on-demand GB-seconds are the
+// instance memory size (2,048 MB by default) times each activity period,
+// at least 1 s and then rounded up to 100 ms, as its billing section states.
+//
+// # Output
+//
+// WriteReport writes results.json (every raw figure), report.md and plots,
+// each as SVG and PNG, into bench/results/<date>-<label>/; WriteIndex keeps
+// bench/results/README.md pointing at the newest report.
+package bench

@@ -1,0 +1,66 @@
+package bench
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// formatFloat prints v in its shortest exact form: 10, 0.5, 1.25.
+func formatFloat(v float64) string {
+	return strconv.FormatFloat(v, 'f', -1, 64)
+}
+
+// formatBytes prints a byte count in binary units: 512 B, 8 MiB, 1.5 GiB.
+func formatBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	v, exp := float64(n), 0
+	for v >= unit && exp < 4 {
+		v /= unit
+		exp++
+	}
+	s := strconv.FormatFloat(math.Round(v*10)/10, 'f', -1, 64)
+	return s + " " + []string{"", "KiB", "MiB", "GiB", "TiB"}[exp]
+}
+
+// formatDecimalBytes prints a byte count in decimal units: 24.3 MB, 1 GB.
+func formatDecimalBytes(n float64) string {
+	units := []string{"B", "kB", "MB", "GB", "TB", "PB"}
+	i := 0
+	for n >= 1000 && i < len(units)-1 {
+		n /= 1000
+		i++
+	}
+	return strconv.FormatFloat(math.Round(n*10)/10, 'f', -1, 64) + " " + units[i]
+}
+
+// sig prints v with n significant digits, without exponent for ordinary
+// magnitudes: sig(0.000123456, 3) = "0.000123", sig(1234.5, 3) = "1230".
+func sig(v float64, n int) string {
+	if v == 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	}
+	mag := int(math.Floor(math.Log10(math.Abs(v))))
+	decimals := max(n-1-mag, 0)
+	p := math.Pow(10, float64(n-1-mag))
+	r := math.Round(v*p) / p
+	return strconv.FormatFloat(r, 'f', decimals, 64)
+}
+
+// money prints an amount with 3 significant digits and its currency:
+// "0.00123 USD".
+func money(v float64, currency string) string {
+	return sig(v, 3) + " " + currency
+}
+
+// seconds prints a duration in seconds with 3 significant digits.
+func seconds(v float64) string { return sig(v, 3) + " s" }
+
+// mdEscape makes s safe inside a markdown table cell.
+func mdEscape(s string) string {
+	return strings.NewReplacer("|", `\|`, "\n", " ").Replace(s)
+}
