@@ -1,0 +1,126 @@
+// Package stagerun builds what every funnel handler binary needs from its
+// environment (the Functions app settings): the storage account, the queue
+// and blob transports, the job store, the handlers App, and the server.
+//
+// Settings read:
+//
+//	AzureWebJobsStorage               connection string (local, Azurite), or
+//	AzureWebJobsStorage__accountName  (or __blobServiceUri/__queueServiceUri)
+//	                                  for a managed identity in Azure
+//	FUNNEL_PREFIX                     prefix of queue and container names (default "funnel-")
+//	FUNNEL_JOBS_CONTAINER             container of job records (default "funnel")
+//	FUNCTIONS_CUSTOMHANDLER_PORT      set by the host: where to listen
+//	FUNNEL_METRICS_ADDR               optional: serve Prometheus metrics there
+package stagerun
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/funnelpipe/funnel/handlers"
+	"github.com/funnelpipe/funnel/job"
+	"github.com/funnelpipe/funnel/transport"
+	"github.com/funnelpipe/funnel/transport/account"
+	"github.com/funnelpipe/funnel/transport/blob"
+	"github.com/funnelpipe/funnel/transport/queue"
+)
+
+// Config is a stage binary's configuration.
+type Config struct {
+	App           string // "partition", "aggregate" or "merge"
+	Storage       account.Config
+	Prefix        string
+	JobsContainer string
+	Serve         handlers.ServeConfig
+}
+
+// FromEnv reads a Config from app settings.
+func FromEnv(app string, getenv func(string) string) (Config, error) {
+	st, err := account.FromEnv(getenv, account.DefaultConnection)
+	if err != nil {
+		return Config{}, err
+	}
+	sc, err := handlers.ConfigFromEnv(getenv)
+	if err != nil {
+		return Config{}, err
+	}
+	cfg := Config{App: app, Storage: st, Prefix: getenv("FUNNEL_PREFIX"), JobsContainer: getenv("FUNNEL_JOBS_CONTAINER"), Serve: sc}
+	if cfg.Prefix == "" {
+		cfg.Prefix = "funnel-"
+	}
+	if cfg.JobsContainer == "" {
+		cfg.JobsContainer = job.DefaultContainer
+	}
+	return cfg, nil
+}
+
+// Env is what a stage's functions are built from.
+type Env struct {
+	Account    *account.Account
+	Transports map[string]transport.Transport
+	Store      job.Store
+	App        *handlers.App
+	Log        *slog.Logger
+}
+
+// Open connects to storage and builds the transports and the App.
+func Open(cfg Config, log *slog.Logger) (*Env, error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	acct, err := account.Open(cfg.Storage, account.Options{Registerer: reg, Component: cfg.App})
+	if err != nil {
+		return nil, err
+	}
+	q, err := queue.New(acct, queue.Options{Prefix: cfg.Prefix})
+	if err != nil {
+		return nil, err
+	}
+	b, err := blob.New(acct, blob.Options{Prefix: cfg.Prefix})
+	if err != nil {
+		return nil, err
+	}
+	return &Env{
+		Account:    acct,
+		Transports: map[string]transport.Transport{q.Name(): q, b.Name(): b},
+		Store:      job.NewBlobStore(acct.Blob(), cfg.JobsContainer),
+		App:        handlers.NewApp(handlers.Options{Name: cfg.App, Logger: log, Registerer: reg}),
+		Log:        log,
+	}, nil
+}
+
+// Main runs a stage binary: read the settings, build the Env, let register
+// add the stage's functions, and serve until SIGTERM or SIGINT. It returns
+// the process exit code.
+func Main(app string, register func(*Env) error) int {
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("app", app)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, app, os.Getenv, log, register); err != nil {
+		log.Error("exit", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func run(ctx context.Context, app string, getenv func(string) string, log *slog.Logger, register func(*Env) error) error {
+	cfg, err := FromEnv(app, getenv)
+	if err != nil {
+		return fmt.Errorf("%s: %w", app, err)
+	}
+	env, err := Open(cfg, log)
+	if err != nil {
+		return fmt.Errorf("%s: %w", app, err)
+	}
+	defer env.Account.Close()
+	if err := register(env); err != nil {
+		return fmt.Errorf("%s: %w", app, err)
+	}
+	return handlers.Serve(ctx, env.App, cfg.Serve)
+}

@@ -1,0 +1,185 @@
+package partition
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/funnelpipe/funnel/job"
+	"github.com/funnelpipe/funnel/transport"
+)
+
+// fakeInputs serves a fixed container listing.
+type fakeInputs struct{ files map[string][]job.File }
+
+func (f *fakeInputs) List(_ context.Context, c, prefix string) ([]job.File, error) {
+	fs, ok := f.files[c]
+	if !ok {
+		return nil, fmt.Errorf("container %s: %w", c, transport.ErrNotFound)
+	}
+	var out []job.File
+	for _, x := range fs {
+		if strings.HasPrefix(x.Name, prefix) {
+			out = append(out, x)
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeInputs) Stat(ctx context.Context, c string, names []string) ([]job.File, error) {
+	all, err := f.List(ctx, c, "")
+	if err != nil {
+		return nil, err
+	}
+	var out []job.File
+	for _, n := range names {
+		found := false
+		for _, x := range all {
+			if x.Name == n {
+				out = append(out, x)
+				found = true
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("blob %s/%s: %w", c, n, transport.ErrNotFound)
+		}
+	}
+	return out, nil
+}
+
+// sink records what is sent; failAfter > 0 makes Send fail once that many
+// messages have been sent in total.
+type sink struct {
+	mu        sync.Mutex
+	sent      []transport.Message
+	failAfter int
+}
+
+func (s *sink) Name() string { return "queue" }
+func (s *sink) Send(_ context.Context, topic string, msgs ...transport.Message) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, m := range msgs {
+		if s.failAfter > 0 && len(s.sent) >= s.failAfter {
+			return fmt.Errorf("send: %w", transport.ErrUnavailable)
+		}
+		s.sent = append(s.sent, m)
+	}
+	return nil
+}
+func (s *sink) Open(context.Context, string, transport.Delivery) (transport.Message, error) {
+	return transport.Message{}, errors.New("not used")
+}
+func (s *sink) Done(context.Context, string, transport.Message) error { return nil }
+
+func newService(in *fakeInputs, tr *sink) (*Service, *job.MemStore) {
+	st := &job.MemStore{}
+	return &Service{
+		Store: st, Inputs: in, Transports: map[string]transport.Transport{"queue": tr},
+		Now: func() time.Time { return time.Unix(100, 0) }, NewID: func() string { return "fixed" },
+	}, st
+}
+
+func TestSubmitPlansAndSendsUnits(t *testing.T) {
+	in := &fakeInputs{files: map[string][]job.File{"input": {
+		{Name: "customer.000.csv", Size: 20 << 20, ETag: "e0"},
+		{Name: "customer.001.csv", Size: 1, ETag: "e1"},
+		{Name: "other.csv", Size: 5, ETag: "e2"},
+	}}}
+	tr := &sink{}
+	svc, _ := newService(in, tr)
+	rec, err := svc.Submit(context.Background(), job.Spec{Transport: "queue", Input: job.Input{Container: "input", Prefix: "customer."}})
+	require.NoError(t, err)
+	assert.Equal(t, "fixed", rec.Spec.ID)
+	assert.Equal(t, job.Running, rec.State)
+	assert.True(t, rec.Sent)
+	require.Equal(t, 4, rec.Plan.Units) // 20 MiB in 8 MiB units = 3, plus 1
+	require.Len(t, tr.sent, 4)
+	for i, m := range tr.sent {
+		assert.Equal(t, job.UnitID("fixed", i), m.ID)
+		var u job.WorkUnit
+		require.NoError(t, json.Unmarshal(m.Body, &u))
+		assert.Equal(t, i, u.Index)
+		assert.Equal(t, "input", u.Container)
+		assert.Equal(t, 4, u.Count)
+	}
+}
+
+func TestSubmitIsIdempotentAndResumesSending(t *testing.T) {
+	in := &fakeInputs{files: map[string][]job.File{"input": {{Name: "a", Size: 40 << 20, ETag: "e"}}}}
+	tr := &sink{failAfter: 2}
+	svc, _ := newService(in, tr)
+	spec := job.Spec{ID: "resume", Transport: "queue", Input: job.Input{Container: "input"}}
+	_, err := svc.Submit(context.Background(), spec)
+	require.ErrorIs(t, err, transport.ErrUnavailable, "a failed send is reported")
+	tr.failAfter = 0
+	rec, err := svc.Submit(context.Background(), spec)
+	require.NoError(t, err)
+	assert.True(t, rec.Sent)
+	ids := map[string]int{}
+	for _, m := range tr.sent {
+		ids[m.ID]++
+	}
+	assert.Len(t, ids, 5, "every unit sent, under its deterministic ID")
+	n := len(tr.sent)
+	_, err = svc.Submit(context.Background(), spec)
+	require.NoError(t, err)
+	assert.Equal(t, n, len(tr.sent), "resubmitting a fully sent job sends nothing")
+
+	other := spec
+	other.UnitMB = 16
+	_, err = svc.Submit(context.Background(), other)
+	assert.ErrorIs(t, err, job.ErrExists)
+}
+
+func TestSubmitRejectsBadRequests(t *testing.T) {
+	in := &fakeInputs{files: map[string][]job.File{"input": {{Name: "a", Size: 10, ETag: "e"}}}}
+	tr := &sink{}
+	svc, st := newService(in, tr)
+	for name, spec := range map[string]job.Spec{
+		"no match":          {Transport: "queue", Input: job.Input{Container: "input", Prefix: "zzz"}},
+		"missing container": {Transport: "queue", Input: job.Input{Container: "nothere"}},
+		"missing blob":      {Transport: "queue", Input: job.Input{Container: "input", Blobs: []string{"a", "b"}}},
+		"bad transport":     {Transport: "carrier-pigeon", Input: job.Input{Container: "input"}},
+		"unconfigured":      {Transport: "blob", Input: job.Input{Container: "input"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := svc.Submit(context.Background(), spec)
+			assert.ErrorIs(t, err, job.ErrInvalid)
+		})
+	}
+	assert.Empty(t, st.Names(), "a rejected request leaves no record")
+	assert.Empty(t, tr.sent)
+}
+
+func TestSubmitOfEmptyFilesFinishesAtOnce(t *testing.T) {
+	in := &fakeInputs{files: map[string][]job.File{"input": {{Name: "empty", Size: 0, ETag: "e"}}}}
+	svc, _ := newService(in, &sink{})
+	_, err := svc.Submit(context.Background(), job.Spec{ID: "empty", Transport: "queue", Input: job.Input{Container: "input"}})
+	require.NoError(t, err)
+	st, err := svc.Status(context.Background(), "empty")
+	require.NoError(t, err)
+	assert.Equal(t, job.Done, st.State)
+	data, err := svc.Result(context.Background(), "empty", "json")
+	require.NoError(t, err)
+	assert.Contains(t, string(data), `"rows": 0`)
+}
+
+func TestResultBeforeDone(t *testing.T) {
+	in := &fakeInputs{files: map[string][]job.File{"input": {{Name: "a", Size: 10, ETag: "e"}}}}
+	svc, _ := newService(in, &sink{})
+	_, err := svc.Submit(context.Background(), job.Spec{ID: "notyet", Transport: "queue", Input: job.Input{Container: "input"}})
+	require.NoError(t, err)
+	_, err = svc.Result(context.Background(), "notyet", "json")
+	assert.ErrorIs(t, err, ErrNotDone)
+	_, err = svc.Result(context.Background(), "nope", "json")
+	assert.ErrorIs(t, err, transport.ErrNotFound)
+}
