@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"strconv"
+	"sync"
 )
 
 // Per-column streams of the customer table: dbgen's seeds for streams 26–31
@@ -61,6 +62,7 @@ const MaxKey = customersPerSF * MaxScaleFactor
 type Generator struct {
 	pool     []byte
 	segments *picker
+	buffers  sync.Pool // of *[]byte chunk buffers with capacity chunkCap
 }
 
 // NewGenerator builds a Generator, including its text pool. The pool's
