@@ -21,10 +21,11 @@ type File struct {
 
 // Plan is what partition decided: the files and how many units they make.
 type Plan struct {
-	Files  []File `json:"files"`
-	Units  int    `json:"units"`
-	Shards int    `json:"shards"`
-	Bytes  int64  `json:"bytes"`
+	UnitBytes int64  `json:"unit_bytes"`
+	Files     []File `json:"files"`
+	Units     int    `json:"units"`
+	Shards    int    `json:"shards"`
+	Bytes     int64  `json:"bytes"`
 }
 
 // WorkUnit is the message partition sends to aggregate: one byte range of
@@ -84,7 +85,7 @@ func MakePlan(files []File, unitBytes int64) (Plan, error) {
 	if unitBytes <= 0 {
 		return Plan{}, fmt.Errorf("unit size %d: must be positive", unitBytes)
 	}
-	p := Plan{Files: make([]File, len(files))}
+	p := Plan{UnitBytes: unitBytes, Files: make([]File, len(files))}
 	for i, f := range files {
 		if f.Size < 0 {
 			return Plan{}, fmt.Errorf("file %q: negative size %d", f.Name, f.Size)
@@ -99,10 +100,10 @@ func MakePlan(files []File, unitBytes int64) (Plan, error) {
 	return p, nil
 }
 
-// Units lists the work units of a plan for job spec s.
+// WorkUnits lists the work units of a plan for job spec s.
 func (p Plan) WorkUnits(s *Spec, layout aggregate.Layout) []WorkUnit {
 	units := make([]WorkUnit, 0, p.Units)
-	ub := s.UnitBytes()
+	ub := p.UnitBytes
 	for _, f := range p.Files {
 		for k := 0; k < f.Units; k++ {
 			start := int64(k) * ub
