@@ -29,7 +29,7 @@ import (
 	"io"
 	"math"
 	"runtime"
-	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
 )
@@ -115,9 +115,9 @@ func Write(ctx context.Context, w io.Writer, opts Options) error {
 
 // Write writes the whole customer table for opts to w, in key order. It
 // returns an error wrapping ErrOptions for invalid options (before writing
-// anything), the first error from w, or ctx's error if ctx ends first; after
-// an error, w has received a prefix of the table that ends at a chunk
-// boundary, not necessarily at a line end.
+// anything), the first error from w, or ctx's error if ctx ends first. After
+// an error, w has received a prefix of the table: whole chunks of rows plus
+// whatever part of the failed write w accepted.
 func (g *Generator) Write(ctx context.Context, w io.Writer, opts Options) error {
 	rows, err := Rows(opts.ScaleFactor)
 	if err != nil {
@@ -184,17 +184,7 @@ func (g *Generator) writeParallel(ctx context.Context, w io.Writer, rows, chunks
 	done := make(chan chunk, inFlight)
 
 	eg, ctx := errgroup.WithContext(ctx)
-	var (
-		mu   sync.Mutex
-		next int64
-	)
-	claim := func() int64 {
-		mu.Lock()
-		defer mu.Unlock()
-		i := next
-		next++
-		return i
-	}
+	var next atomic.Int64 // the next chunk index to claim
 	for range workers {
 		eg.Go(func() error {
 			for {
@@ -204,7 +194,7 @@ func (g *Generator) writeParallel(ctx context.Context, w io.Writer, rows, chunks
 				case <-ctx.Done():
 					return ctx.Err()
 				}
-				i := claim()
+				i := next.Add(1) - 1
 				if i >= chunks {
 					return nil
 				}
