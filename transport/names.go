@@ -8,6 +8,11 @@ import (
 // MaxIDLen is the longest message ID.
 const MaxIDLen = 512
 
+// DefaultPrefix starts the queue and container names of the storage-backed
+// implementations unless configured otherwise: topic "units" travels
+// through queue or container "funnel-units".
+const DefaultPrefix = "funnel-"
+
 // ValidateID reports whether id is a valid Message.ID: 1–512 characters of
 // [A-Za-z0-9._/-], not starting or ending with '/', and made of non-empty
 // '/'-separated segments none of which is "." or ".." (an ID is used as a
