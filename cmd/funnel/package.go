@@ -9,11 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-)
 
-// apps are the three Functions apps: each app's function folders live in
-// <app>/functions and its handler binary is built from cmd/<app>.
-var apps = []string{"partition", "aggregate", "merge"}
+	"github.com/funnelpipe/funnel/infra/localstack"
+)
 
 func cmdPackage(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet(e, "package", "[-root DIR] [-bin DIR] [-out DIR] [-arch LIST]")
@@ -28,12 +26,12 @@ func cmdPackage(ctx context.Context, e env, args []string) error {
 		return fmt.Errorf("%w: package takes no arguments", errUsage)
 	}
 	for _, arch := range strings.Split(*archs, ",") {
-		for _, app := range apps {
+		for _, app := range localstack.Apps() {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
 			dir := filepath.Join(*out, "linux-"+arch, app)
-			if err := packageApp(*root, filepath.Join(*bin, "linux-"+arch, app), dir); err != nil {
+			if err := localstack.AssembleApp(*root, filepath.Join(*bin, "linux-"+arch, app), dir); err != nil {
 				return fmt.Errorf("package %s for %s: %w", app, arch, err)
 			}
 			if err := zipDir(dir, dir+".zip"); err != nil {
@@ -43,59 +41,6 @@ func cmdPackage(ctx context.Context, e env, args []string) error {
 		}
 	}
 	return nil
-}
-
-// packageApp assembles a deployable app folder: host.json, the app's
-// function folders, and the handler binary named as host.json expects.
-func packageApp(root, binary, dir string) error {
-	if _, err := os.Stat(binary); err != nil {
-		return fmt.Errorf("handler binary: %w (run `make build` first)", err)
-	}
-	if err := os.RemoveAll(dir); err != nil {
-		return err
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	if err := copyFile(filepath.Join(root, "host.json"), filepath.Join(dir, "host.json"), 0o644); err != nil {
-		return err
-	}
-	functions := filepath.Join(root, filepath.Base(dir), "functions")
-	entries, err := os.ReadDir(functions)
-	if err != nil {
-		return err
-	}
-	for _, fn := range entries {
-		if !fn.IsDir() {
-			continue
-		}
-		src := filepath.Join(functions, fn.Name(), "function.json")
-		dst := filepath.Join(dir, fn.Name(), "function.json")
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			return err
-		}
-		if err := copyFile(src, dst, 0o644); err != nil {
-			return err
-		}
-	}
-	return copyFile(binary, filepath.Join(dir, "handler"), 0o755)
-}
-
-func copyFile(src, dst string, mode os.FileMode) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
 
 // zipDir writes dir's files into a zip whose root is dir, keeping the
