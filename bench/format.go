@@ -38,17 +38,23 @@ func formatDecimalBytes(n float64) string {
 	return strconv.FormatFloat(math.Round(n*10)/10, 'f', -1, 64) + " " + units[i]
 }
 
-// sig prints v with n significant digits, without exponent for ordinary
-// magnitudes: sig(0.000123456, 3) = "0.000123", sig(1234.5, 3) = "1230".
+// sig prints v rounded to n significant digits, without exponent and
+// without trailing zeros: sig(0.000123456, 3) = "0.000123",
+// sig(1234.5, 3) = "1230", sig(2, 3) = "2".
 func sig(v float64, n int) string {
 	if v == 0 || math.IsNaN(v) || math.IsInf(v, 0) {
 		return strconv.FormatFloat(v, 'f', -1, 64)
 	}
 	mag := int(math.Floor(math.Log10(math.Abs(v))))
-	decimals := max(n-1-mag, 0)
-	p := math.Pow(10, float64(n-1-mag))
-	r := math.Round(v*p) / p
-	return strconv.FormatFloat(r, 'f', decimals, 64)
+	var r float64
+	if d := n - 1 - mag; d >= 0 {
+		p := math.Pow(10, float64(d))
+		r = math.Round(v*p) / p
+	} else {
+		p := math.Pow(10, float64(-d))
+		r = math.Round(v/p) * p
+	}
+	return strconv.FormatFloat(r, 'f', -1, 64)
 }
 
 // money prints an amount with 3 significant digits and its currency:
@@ -63,4 +69,28 @@ func seconds(v float64) string { return sig(v, 3) + " s" }
 // mdEscape makes s safe inside a markdown table cell.
 func mdEscape(s string) string {
 	return strings.NewReplacer("|", `\|`, "\n", " ").Replace(s)
+}
+
+// grouped prints v rounded to 6 significant digits with thousands
+// separators: 1000000 → "1,000,000", 0.5 → "0.5".
+func grouped(v float64) string {
+	s := sig(v, 6)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	intPart, frac, hasFrac := strings.Cut(s, ".")
+	var b strings.Builder
+	for i, r := range intPart {
+		if i > 0 && (len(intPart)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	out := b.String()
+	if hasFrac {
+		out += "." + frac
+	}
+	if neg {
+		out = "-" + out
+	}
+	return out
 }
