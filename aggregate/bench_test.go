@@ -1,0 +1,70 @@
+package aggregate
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+)
+
+// synthRows returns at least size bytes of rows shaped like dbgen's customer
+// table (about 163 bytes a row), from a fixed seed.
+func synthRows(size int) []byte {
+	rng := rand.New(rand.NewPCG(1, 2))
+	const alnum = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789,. "
+	const words = "furiously regular accounts sleep quickly ironic deposits haggle carefully final packages "
+	segments := []string{"AUTOMOBILE", "BUILDING", "FURNITURE", "HOUSEHOLD", "MACHINERY"}
+	b := make([]byte, 0, size+256)
+	for key := 1; len(b) < size; key++ {
+		nation := rng.IntN(NationCount)
+		b = fmt.Appendf(b, "%d|Customer#%09d|", key, key)
+		for range 10 + rng.IntN(31) {
+			b = append(b, alnum[rng.IntN(len(alnum))])
+		}
+		cents := rng.IntN(1099999) - 99999
+		sign := ""
+		if cents < 0 {
+			sign, cents = "-", -cents
+		}
+		b = fmt.Appendf(b, "|%d|%02d-%03d-%03d-%04d|%s%d.%02d|%s|", nation, nation+10,
+			rng.IntN(900)+100, rng.IntN(900)+100, rng.IntN(9000)+1000,
+			sign, cents/100, cents%100, segments[rng.IntN(len(segments))])
+		start := rng.IntN(len(words) - 1)
+		for n := 29 + rng.IntN(88); n > 0; {
+			chunk := words[start:min(len(words), start+n)]
+			b = append(b, chunk...)
+			n -= len(chunk)
+			start = 0
+		}
+		b = append(b, "|\n"...)
+	}
+	return b
+}
+
+// BenchmarkScan measures the kernel (read from memory + parse + aggregate)
+// on one core over ~256 MB of dbgen-shaped rows; the MB/s figure is the
+// kernel's throughput.
+func BenchmarkScan(b *testing.B) {
+	data := synthRows(256 << 20)
+	b.Logf("%d bytes, %.1f bytes/row", len(data), float64(len(data))/float64(bytes.Count(data, []byte{'\n'})))
+	ctx := context.Background()
+	b.SetBytes(int64(len(data)))
+	runtime.GC() // let the generator's garbage not cost the scan
+	cpu0 := cpuTime(b)
+	for b.Loop() {
+		p, err := Scan(ctx, bytes.NewReader(data), "bench", DefaultLayout())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if p.Rejected != 0 {
+			b.Fatalf("rejected %d rows: %+v", p.Rejected, p.Samples)
+		}
+	}
+	// On a busy machine wall time overstates the kernel's cost; MB/cpu-s is
+	// the throughput per second of CPU the process actually got.
+	if cpu := (cpuTime(b) - cpu0).Seconds(); cpu > 0 {
+		b.ReportMetric(float64(len(data))*float64(b.N)/1e6/cpu, "MB/cpu-s")
+	}
+}
