@@ -1,0 +1,201 @@
+package merge_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/funnelpipe/funnel/aggregate"
+	"github.com/funnelpipe/funnel/aggregate/stage"
+	"github.com/funnelpipe/funnel/job"
+	"github.com/funnelpipe/funnel/merge"
+	"github.com/funnelpipe/funnel/partition"
+	"github.com/funnelpipe/funnel/transport"
+	"github.com/funnelpipe/funnel/transport/mem"
+)
+
+// files is an in-memory container: Inputs for partition, Source for
+// aggregate.
+type files map[string][]byte
+
+func (f files) List(_ context.Context, _, prefix string) ([]job.File, error) {
+	var out []job.File
+	for _, name := range []string{"c.000", "c.001", "c.002"} {
+		if data, ok := f[name]; ok && strings.HasPrefix(name, prefix) {
+			out = append(out, job.File{Name: name, Size: int64(len(data)), ETag: "v1"})
+		}
+	}
+	return out, nil
+}
+
+func (f files) Stat(ctx context.Context, c string, names []string) ([]job.File, error) {
+	return f.List(ctx, c, "")
+}
+
+func (f files) ReadRange(_ context.Context, _, name, _ string, off, n int64) (io.ReadCloser, error) {
+	data := f[name]
+	return io.NopCloser(bytes.NewReader(data[off:min(off+n, int64(len(data)))])), nil
+}
+
+func table(seed uint64, n int, bad bool) []byte {
+	r := rand.New(rand.NewPCG(seed, 1))
+	var b bytes.Buffer
+	for i := 0; i < n; i++ {
+		if bad && i%97 == 0 {
+			fmt.Fprintf(&b, "%d|broken row|\n", i)
+			continue
+		}
+		fmt.Fprintf(&b, "%d|Customer#%09d|addr|%d|11-111|%d.%02d|BUILDING|c|\n", i, i, r.IntN(25), r.IntN(11000)-1000, r.IntN(100))
+	}
+	return b.Bytes()
+}
+
+type pipeline struct {
+	in      files
+	tr      *mem.Transport
+	store   *job.MemStore
+	part    *partition.Service
+	agg     *stage.Stage
+	merge   *merge.Stage
+	applied sync.Map
+}
+
+func newPipeline(in files) *pipeline {
+	tr := mem.New()
+	st := &job.MemStore{}
+	trs := map[string]transport.Transport{"queue": tr}
+	quiet := slog.New(slog.DiscardHandler)
+	return &pipeline{
+		in: in, tr: tr, store: st,
+		part:  &partition.Service{Store: st, Inputs: in, Transports: trs},
+		agg:   &stage.Stage{Source: in, Store: st, Transports: trs, Log: quiet},
+		merge: &merge.Stage{Store: st, Transports: trs, Log: quiet},
+	}
+}
+
+// deliver hands every pending delivery of topic to h, each one dup times,
+// shuffled, from 8 goroutines, until the topic is empty.
+func deliver(t *testing.T, tr *mem.Transport, topic string, dup int, h func(transport.Delivery) error) {
+	for {
+		ds := tr.Take(topic)
+		if len(ds) == 0 {
+			return
+		}
+		var all []transport.Delivery
+		for _, d := range ds {
+			for k := 0; k < dup; k++ {
+				all = append(all, d)
+			}
+		}
+		rand.Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] })
+		work := make(chan transport.Delivery)
+		var wg sync.WaitGroup
+		for w := 0; w < 8; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for d := range work {
+					assert.NoError(t, h(d))
+				}
+			}()
+		}
+		for _, d := range all {
+			work <- d
+		}
+		close(work)
+		wg.Wait()
+	}
+}
+
+func TestPipelineInMemoryIsExactUnderDuplicates(t *testing.T) {
+	in := files{"c.000": table(1, 45000, true), "c.001": table(2, 1, false), "c.002": table(3, 2500, false)}
+	var want aggregate.Partial
+	for _, name := range []string{"c.000", "c.001", "c.002"} {
+		p, err := aggregate.Scan(context.Background(), bytes.NewReader(in[name]), name, aggregate.DefaultLayout())
+		require.NoError(t, err)
+		want.Merge(p)
+	}
+	for _, dup := range []int{1, 3} {
+		t.Run(fmt.Sprintf("dup=%d", dup), func(t *testing.T) {
+			p := newPipeline(in)
+			ctx := context.Background()
+			id := fmt.Sprintf("dup%d", dup)
+			_, err := p.part.Submit(ctx, job.Spec{ID: id, Transport: "queue", Input: job.Input{Container: "input", Prefix: "c."}, UnitMB: 1})
+			require.NoError(t, err)
+			deliver(t, p.tr, stage.InTopic, dup, func(d transport.Delivery) error { return p.agg.Handle(ctx, "queue", d) })
+			deliver(t, p.tr, merge.InTopic, dup, func(d transport.Delivery) error { return p.merge.Handle(ctx, "queue", d) })
+			st, err := p.part.Status(ctx, id)
+			require.NoError(t, err)
+			require.Greater(t, st.Units.Planned, 3, "the big file spans several units")
+			require.Equal(t, job.Done, st.State, "failure: %s", st.Failure)
+			assert.Equal(t, *aggregate.NewResult(&want), st.Result.Result)
+			assert.Equal(t, want.Rejected, st.Rows.Rejected)
+			assert.NotEmpty(t, st.Samples)
+			assert.Equal(t, 0, p.tr.Stored(stage.InTopic)+p.tr.Stored(merge.InTopic), "every message released")
+		})
+	}
+}
+
+func TestPoisonFailsTheJobWithTheLastError(t *testing.T) {
+	in := files{"c.000": table(1, 10, false)}
+	p := newPipeline(in)
+	ctx := context.Background()
+	_, err := p.part.Submit(ctx, job.Spec{ID: "poisoned", Transport: "queue", Input: job.Input{Container: "input"}})
+	require.NoError(t, err)
+	ds := p.tr.Take(stage.InTopic)
+	require.Len(t, ds, 1)
+
+	boom := errors.New("storage on fire")
+	p.tr.SetFault(func(op, topic string) error {
+		if op == "send" && topic == merge.InTopic {
+			return boom
+		}
+		return nil
+	})
+	for attempt := 1; attempt <= 5; attempt++ {
+		d := ds[0]
+		d.DequeueCount = attempt
+		require.ErrorIs(t, p.agg.Handle(ctx, "queue", d), boom)
+	}
+	// The host moves the message to the poison queue; merge's poison
+	// function fails the job.
+	require.NoError(t, p.merge.Poison(ctx, "queue", merge.UnitsTopic, ds[0]))
+	st, err := p.part.Status(ctx, "poisoned")
+	require.NoError(t, err)
+	assert.Equal(t, job.Failed, st.State)
+	assert.Contains(t, st.Failure, "unit 0 failed in the aggregate stage")
+	assert.Contains(t, st.Failure, "storage on fire")
+	assert.Equal(t, 1, st.Units.Failed)
+}
+
+func TestParseMessageID(t *testing.T) {
+	for id, want := range map[string]struct {
+		job  string
+		unit int
+		ok   bool
+	}{
+		job.UnitID("abc", 7):    {"abc", 7, true},
+		job.PartialID("abc", 0): {"abc", 0, true},
+		"abc/x/1":               {"", 0, false},
+		"abc/u/-1":              {"", 0, false},
+		"abc/u":                 {"", 0, false},
+		"/u/1":                  {"", 0, false},
+	} {
+		j, u, ok := merge.ParseMessageID(id)
+		assert.Equal(t, want.ok, ok, id)
+		if ok {
+			assert.Equal(t, want.job, j)
+			assert.Equal(t, want.unit, u)
+		}
+	}
+}
