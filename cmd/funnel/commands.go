@@ -3,8 +3,14 @@ package main
 // commands lists every subcommand. Each lives in the file of its name.
 func commands() map[string]command {
 	return map[string]command{
-		"package": {short: "assemble deployable app folders and zips from built handlers", run: cmdPackage},
-		"gen": {short: "write the TPC-H customer table, byte-identical to dbgen", run: cmdGen},
+		"package":     {short: "assemble deployable app folders and zips from built handlers", run: cmdPackage},
+		"gen":         {short: "write the TPC-H customer table, byte-identical to dbgen", run: cmdGen},
 		"bench-model": {short: "print the scale model: time and cost at 10-1000 instances and 1-100 GB", run: cmdBenchModel},
+		"up":          {short: "run the local stack (Azurite and the three apps) in the foreground", run: cmdUp},
+		"down":        {short: "stop the stack a `funnel up` in this directory runs", run: cmdDown},
+		"upload":      {short: "upload files to a blob container, in parallel", run: cmdUpload},
+		"submit":      {short: "submit a job to the job API (--wait: follow it and print the result)", run: cmdSubmit},
+		"status":      {short: "print where a job stands", run: cmdStatus},
+		"result":      {short: "print a finished job's result as a table, CSV or JSON", run: cmdResult},
 	}
 }
