@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strings"
 	"time"
 
@@ -138,7 +139,7 @@ func (s *blobScanner) scan(ctx context.Context) (int, error) {
 			if it == nil || it.Name == nil || it.Properties == nil || it.Properties.ETag == nil {
 				continue
 			}
-			name, etag := *it.Name, string(*it.Properties.ETag)
+			name, etag := *it.Name, quoteETag(string(*it.Properties.ETag))
 			present[name] = true
 			if s.seen[name] == etag {
 				continue
@@ -269,6 +270,15 @@ func (s *blobScanner) claim(ctx context.Context, name, etag, blobType string) (b
 	return true, nil
 }
 
+// quoteETag gives an ETag the quotes it has in the ETag header: listings
+// return it bare, and the real host keys receipts with the header form.
+func quoteETag(e string) string {
+	if strings.HasPrefix(e, `"`) || strings.HasPrefix(e, "W/") {
+		return e
+	}
+	return `"` + e + `"`
+}
+
 // blobTypeName is the track-1 spelling the message uses: BlockBlob,
 // PageBlob, AppendBlob.
 func blobTypeName(t string) string {
@@ -324,7 +334,7 @@ func (h *Host) blobExec(in *instance) func(*queueMessage) error {
 		}
 		etag := ""
 		if props.ETag != nil {
-			etag = string(*props.ETag)
+			etag = quoteETag(string(*props.ETag))
 		}
 		if fn.Trigger.Source != "eventgrid" && etag != msg.ETag {
 			// A newer version exists; the next scan queues that one.
@@ -350,7 +360,7 @@ func (h *Host) blobExec(in *instance) func(*queueMessage) error {
 
 		bd := newBindingData(fn.Name, time.Now())
 		bd.set("BlobTrigger", msg.ContainerName+"/"+msg.BlobName)
-		bd.set("Uri", bc.URL())
+		bd.set("Uri", blobURI(sa.blob.URL(), msg.ContainerName, msg.BlobName))
 		bd.set("Properties", blobPropertiesJSON(props, msg.BlobType))
 		bd.set("Metadata", metadataMap(props.Metadata))
 		if vals, ok := fn.Trigger.blobPath.matchBlob(msg.BlobName); ok {
@@ -370,6 +380,16 @@ func (h *Host) blobExec(in *instance) func(*queueMessage) error {
 			data: []dataEntry{{fn.Trigger.Name, value}}}
 		return h.invoke(in, inv, nil)
 	}
+}
+
+// blobURI is the blob's URI as BlobClient.Uri has it: path segments
+// escaped, slashes kept.
+func blobURI(serviceURL, container, name string) string {
+	segs := strings.Split(name, "/")
+	for i, sg := range segs {
+		segs[i] = url.PathEscape(sg)
+	}
+	return strings.TrimSuffix(serviceURL, "/") + "/" + container + "/" + strings.Join(segs, "/")
 }
 
 func metadataMap(m map[string]*string) stringMap {

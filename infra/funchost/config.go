@@ -958,12 +958,13 @@ func parseBinding(file string, i int, raw json.RawMessage) (*binding, error) {
 		if err != nil {
 			return nil, err
 		}
-		if !strings.ContainsAny(q, "{%") {
+		switch {
+		case strings.Contains(q, "{") && b.Type == typeQueueTrigger:
+			return nil, cfgErr(file, o.field("queueName"), "a trigger's queueName cannot hold binding expressions, got %q", q)
+		case !strings.ContainsAny(q, "{%"):
 			if err := validQueueName(q); err != nil {
 				return nil, cfgErr(file, o.field("queueName"), "%v", err)
 			}
-		} else if b.Type == typeQueueTrigger {
-			return nil, cfgErr(file, o.field("queueName"), "binding expressions and %%settings%% in a trigger's queueName are not supported by funchost")
 		}
 		b.QueueName = q
 	case typeBlobTrigger, typeBlob:

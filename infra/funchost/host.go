@@ -75,11 +75,13 @@ type Host struct {
 	blobQueue string // the app's internal blob trigger queue
 	watchers  *queueWatchers
 
-	rr      int // round-robin cursor for HTTP requests
-	runOnce sync.Once
-	started time.Time
-	stopped time.Time
-	mu      sync.Mutex
+	rr        int // round-robin cursor for HTTP requests
+	ready     chan struct{}
+	readyOnce sync.Once
+	runOnce   sync.Once
+	started   time.Time
+	stopped   time.Time
+	mu        sync.Mutex
 }
 
 // New reads the app folder and settings, checks every binding, opens the
@@ -128,6 +130,7 @@ func New(cfg Config) (*Host, error) {
 		hostID:   hostID(name, settings),
 		storage:  map[string]*storageAccount{},
 		watchers: newQueueWatchers(),
+		ready:    make(chan struct{}),
 	}
 	h.log = log.With("app", name)
 	for _, w := range a.Host.Warnings {
@@ -178,6 +181,9 @@ func New(cfg Config) (*Host, error) {
 // "http://127.0.0.1:7071"; HTTP triggers live under HTTPURL()+"/api/...".
 func (h *Host) HTTPURL() string { return h.httpURL }
 
+// Ready is closed once Run has every handler answering and serves work.
+func (h *Host) Ready() <-chan struct{} { return h.ready }
+
 // HostID is the host ID that keys the app's blob receipts.
 func (h *Host) HostID() string { return h.hostID }
 
@@ -205,6 +211,8 @@ func (h *Host) Run(ctx context.Context) error {
 }
 
 func (h *Host) run(ctx context.Context) (err error) {
+	// Ready is closed on every way out too, so that waiters never hang.
+	defer h.readyOnce.Do(func() { close(h.ready) })
 	defer func() {
 		if cerr := h.Close(); cerr != nil && err == nil {
 			err = cerr
@@ -285,6 +293,8 @@ func (h *Host) run(ctx context.Context) (err error) {
 			sc.run(ctx)
 		}()
 	}
+
+	h.readyOnce.Do(func() { close(h.ready) })
 
 	var runErr error
 	select {
