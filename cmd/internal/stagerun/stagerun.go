@@ -63,6 +63,8 @@ func FromEnv(app string, getenv func(string) string) (Config, error) {
 
 // Env is what a stage's functions are built from.
 type Env struct {
+	// Prefix is the transports' queue and container name prefix.
+	Prefix     string
 	Account    *account.Account
 	Transports map[string]transport.Transport
 	Store      job.Store
@@ -87,6 +89,7 @@ func Open(cfg Config, log *slog.Logger) (*Env, error) {
 		return nil, err
 	}
 	return &Env{
+		Prefix:     cfg.Prefix,
 		Account:    acct,
 		Transports: map[string]transport.Transport{q.Name(): q, b.Name(): b},
 		Store:      job.NewBlobStore(acct.Blob(), cfg.JobsContainer),
