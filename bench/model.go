@@ -19,7 +19,7 @@ var ErrBadModel = errors.New("bench: bad model input")
 // one machine cannot reach. For a data size D, a unit size U, n = ⌈D/U⌉
 // units and N instances (capped at the plan's instance limit):
 //
-//	unit time      t  = U in MB × aggregate seconds per MB
+//	unit time      t  = aggregate fixed seconds + U in MB × aggregate seconds per MB
 //	plan           P  = max(plan fixed + n × plan seconds per unit, n ÷ send limit)
 //	compute        A  = ⌈n ÷ (N × units per instance)⌉ × t
 //	egress         E  = D ÷ account egress bandwidth
@@ -83,7 +83,7 @@ func ModelLimitSources() []string {
 // ModelAssumptions lists what the model assumes and leaves out.
 func ModelAssumptions() []string {
 	return []string{
-		"Each unit is one aggregate invocation whose time is proportional to its size (range read plus parse, at the measured seconds per MB); instances do not slow each other down below the account's egress limit.",
+		"Each unit is one aggregate invocation taking a fixed time plus a time per MB (range read plus parse), both measured; instances do not slow each other down below the account's egress limit.",
 		"Planning finishes before aggregation starts (no overlap), which errs long.",
 		"Merges apply one partial at a time (one job state updated with ETag concurrency), so merging takes at least units × merge time per partial; it overlaps aggregation.",
 		"Each hop (unit message, partial message) adds the measured message latency once; cold starts and scale-out ramp-up are not modelled.",
@@ -105,8 +105,10 @@ type ModelInputs struct {
 	// Source says where the figures come from (measured runs or defaults).
 	Source        string `json:"source"`
 	UnitSizeBytes int64  `json:"unit_size_bytes"`
-	// AggregateSecondsPerMB is aggregate invocation time per megabyte of
-	// unit (range read from storage plus parse).
+	// An aggregate invocation takes AggregateFixedSeconds plus
+	// AggregateSecondsPerMB per megabyte of its unit (range read from
+	// storage plus parse).
+	AggregateFixedSeconds float64 `json:"aggregate_fixed_seconds"`
 	AggregateSecondsPerMB float64 `json:"aggregate_seconds_per_mb"`
 	// MessageLatencySeconds is from a message being sent to the invocation
 	// it triggers starting.
@@ -127,7 +129,7 @@ type ModelInputs struct {
 
 // Validate reports inputs the model cannot use.
 func (in ModelInputs) Validate() error {
-	nums := []float64{in.AggregateSecondsPerMB, in.MessageLatencySeconds, in.MergeSecondsPerPartial,
+	nums := []float64{in.AggregateFixedSeconds, in.AggregateSecondsPerMB, in.MessageLatencySeconds, in.MergeSecondsPerPartial,
 		in.PlanFixedSeconds, in.PlanSecondsPerUnit, in.FixedExecutions, in.ExecutionsPerUnit,
 		in.RequestsPerUnit, in.QueueMessagesPerUnit}
 	for _, r := range in.OpsPerUnit {
@@ -172,8 +174,8 @@ func (l ModelLimits) Validate() error {
 // repository's local figures (DESIGN.md, AZURE_NOTES.md: Azurite on a
 // 2-core machine), not Azure measurements:
 //
-//   - aggregate: 0.002 s/MB — download at Azurite's ~650 MiB/s (0.00147 s/MB)
-//     plus the scan at ~2 GB/s (0.0005 s/MB);
+//   - aggregate: no fixed part and 0.002 s/MB — download at Azurite's
+//     ~650 MiB/s (0.00147 s/MB) plus the scan at ~2 GB/s (0.0005 s/MB);
 //   - units of 64 MiB;
 //   - message latency: queue 0.1 s (the queue trigger's shortest polling
 //     interval); blob 10 s (the polling blob trigger's scan interval; the
@@ -342,7 +344,7 @@ func estimate(in ModelInputs, l ModelLimits, prices *PriceTable, d, units int64,
 	}
 	e := ModelEstimate{Plan: plan, Instances: min(n, limit), Capped: n > limit}
 	nu := float64(units)
-	unitSeconds := float64(in.UnitSizeBytes) / 1e6 * in.AggregateSecondsPerMB
+	unitSeconds := in.AggregateFixedSeconds + float64(in.UnitSizeBytes)/1e6*in.AggregateSecondsPerMB
 
 	sendLimit := l.AccountRequestsPerSecond
 	if in.QueueMessagesPerUnit > 0 {
@@ -403,9 +405,16 @@ func estimate(in ModelInputs, l ModelLimits, prices *PriceTable, d, units int64,
 // ModelInputsFromRuns measures model inputs per transport from the valid,
 // non-emulated runs (emulated timings say nothing about speed):
 //
-//   - units: successful aggregate invocations;
-//   - aggregate seconds per MB: aggregate time over the MB they read (their
-//     bytes in, or the run's input when bytes in were not recorded);
+//   - units: successful aggregate invocations; the unit size is the mean
+//     bytes per unit of the run with the largest input (the largest units
+//     among equal inputs) — a unit never spans chunks, so it can be smaller
+//     than the configured unit size;
+//   - aggregate time: a least-squares line through the successful aggregate
+//     invocations' (MB read, seconds) points — fixed seconds plus seconds per
+//     MB — when their sizes differ and the line is not negative; otherwise
+//     total time over total MB with no fixed part. MB read is an
+//     invocation's bytes in, or its run's input over its units when bytes
+//     in were not recorded;
 //   - message latency: the median over runs of the time from the end of the
 //     first aggregate invocation (when the first partial is sent) to the
 //     start of the first merge invocation;
@@ -453,26 +462,41 @@ func compareTransports(a, b string) int {
 }
 
 func measureInputs(transport string, runs []Run) (ModelInputs, bool) {
-	var units, aggSeconds, aggMB, mergeSeconds, planSeconds, executions, requests float64
+	var units, mergeSeconds, planSeconds, executions, requests float64
+	var points []point // (MB, seconds) per successful aggregate invocation
 	var latencies []float64
 	ops := map[[2]string]float64{}
 	var peak int64
-	largest := runs[0]
+	var largest Run
+	var largestUnitBytes float64
 	for _, r := range runs {
 		roles := r.Roles.withDefaults()
-		var runUnits, runBytesIn float64
-		var runAggSeconds float64
+		var runUnits float64
 		var firstAggEnd, firstMergeStart time.Time
+		for _, inv := range r.Invocations {
+			if inv.Function == roles.Aggregate && inv.Outcome == OutcomeSuccess {
+				runUnits++
+			}
+		}
+		if runUnits == 0 {
+			continue
+		}
+		fallbackMB := float64(r.InputBytes) / 1e6 / runUnits
+		var runBytes float64
 		for _, inv := range r.Invocations {
 			switch inv.Function {
 			case roles.Aggregate:
-				runAggSeconds += inv.DurationMS / 1000
-				runBytesIn += float64(inv.BytesIn)
-				if inv.Outcome == OutcomeSuccess {
-					runUnits++
-					if firstAggEnd.IsZero() || inv.End().Before(firstAggEnd) {
-						firstAggEnd = inv.End()
-					}
+				if inv.Outcome != OutcomeSuccess {
+					continue
+				}
+				mb := float64(inv.BytesIn) / 1e6
+				if inv.BytesIn == 0 {
+					mb = fallbackMB
+				}
+				runBytes += mb * 1e6
+				points = append(points, point{mb, inv.DurationMS / 1000})
+				if firstAggEnd.IsZero() || inv.End().Before(firstAggEnd) {
+					firstAggEnd = inv.End()
 				}
 			case roles.Merge:
 				mergeSeconds += inv.DurationMS / 1000
@@ -483,16 +507,7 @@ func measureInputs(transport string, runs []Run) (ModelInputs, bool) {
 				planSeconds += inv.DurationMS / 1000
 			}
 		}
-		if runUnits == 0 {
-			continue
-		}
 		units += runUnits
-		aggSeconds += runAggSeconds
-		if runBytesIn > 0 {
-			aggMB += runBytesIn / 1e6
-		} else {
-			aggMB += float64(r.InputBytes) / 1e6
-		}
 		if !firstMergeStart.IsZero() {
 			latencies = append(latencies, max(firstMergeStart.Sub(firstAggEnd).Seconds(), 0))
 		}
@@ -506,11 +521,16 @@ func measureInputs(transport string, runs []Run) (ModelInputs, bool) {
 				peak = max(peak, s.PeakRSSBytes)
 			}
 		}
-		if r.InputBytes > largest.InputBytes {
-			largest = r
+		if unitBytes := runBytes / runUnits; r.InputBytes > largest.InputBytes ||
+			(r.InputBytes == largest.InputBytes && unitBytes > largestUnitBytes) {
+			largest, largestUnitBytes = r, unitBytes
 		}
 	}
-	if units == 0 || aggMB == 0 {
+	if units == 0 {
+		return ModelInputs{}, false
+	}
+	fixed, perMB, ok := fitLine(points)
+	if !ok {
 		return ModelInputs{}, false
 	}
 	if peak == 0 {
@@ -521,15 +541,16 @@ func measureInputs(transport string, runs []Run) (ModelInputs, bool) {
 	in := ModelInputs{
 		Transport:              transport,
 		Source:                 fmt.Sprintf("measured: %d run(s), %s units", len(runs), sig(units, 6)),
-		UnitSizeBytes:          largest.Config.UnitSizeBytes,
-		AggregateSecondsPerMB:  aggSeconds / aggMB,
+		UnitSizeBytes:          max(int64(math.Round(largestUnitBytes)), 1),
+		AggregateFixedSeconds:  fixed,
+		AggregateSecondsPerMB:  perMB,
 		MergeSecondsPerPartial: mergeSeconds / units,
 		PlanSecondsPerUnit:     planSeconds / units,
 		ExecutionsPerUnit:      executions / units,
 		RequestsPerUnit:        requests / units,
 		AggregatePeakRSSBytes:  peak,
 	}
-	if transport == "queue" {
+	if transport == TransportQueue {
 		in.QueueMessagesPerUnit = 1
 	}
 	if len(latencies) > 0 {
@@ -545,6 +566,36 @@ func measureInputs(transport string, runs []Run) (ModelInputs, bool) {
 		in.OpsPerUnit = append(in.OpsPerUnit, OpRate{Service: Service(k[0]), Class: BillingClass(k[1]), PerUnit: ops[k] / units})
 	}
 	return in, true
+}
+
+type point struct{ x, y float64 }
+
+// fitLine fits y = fixed + perX·x by least squares. When the x values do
+// not vary, or the line would have a negative part, it falls back to a line
+// through the origin with slope Σy/Σx. It fails only without any x > 0.
+func fitLine(ps []point) (fixed, perX float64, ok bool) {
+	var n, sx, sy, sxx, sxy float64
+	for _, p := range ps {
+		n++
+		sx += p.x
+		sy += p.y
+		sxx += p.x * p.x
+		sxy += p.x * p.y
+	}
+	if sx <= 0 {
+		return 0, 0, false
+	}
+	proportional := sy / sx
+	den := n*sxx - sx*sx
+	if n < 2 || den <= 1e-12*n*sxx {
+		return 0, proportional, proportional > 0
+	}
+	perX = (n*sxy - sx*sy) / den
+	fixed = (sy - perX*sx) / n
+	if perX <= 0 || fixed < 0 {
+		return 0, proportional, proportional > 0
+	}
+	return fixed, perX, true
 }
 
 // WriteText prints the model as an aligned text table with its inputs,
@@ -566,8 +617,8 @@ func (t ModelTable) WriteText(w io.Writer) error {
 	b.WriteString("\nInputs:\n")
 	for _, in := range t.Inputs {
 		fmt.Fprintf(&b, "  %s — %s\n", in.Transport, in.Source)
-		fmt.Fprintf(&b, "    unit %s; aggregate %s s/MB; message latency %s; merge %s per partial; plan %s + %s per unit\n",
-			formatBytes(in.UnitSizeBytes), sig(in.AggregateSecondsPerMB, 3), seconds(in.MessageLatencySeconds),
+		fmt.Fprintf(&b, "    unit %s; aggregate %s + %s s/MB; message latency %s; merge %s per partial; plan %s + %s per unit\n",
+			formatBytes(in.UnitSizeBytes), seconds(in.AggregateFixedSeconds), sig(in.AggregateSecondsPerMB, 3), seconds(in.MessageLatencySeconds),
 			seconds(in.MergeSecondsPerPartial), seconds(in.PlanFixedSeconds), seconds(in.PlanSecondsPerUnit))
 		fmt.Fprintf(&b, "    per unit: %s executions, %s storage requests (%s); aggregate peak RSS %s\n",
 			sig(in.ExecutionsPerUnit, 3), sig(in.RequestsPerUnit, 3), opRates(in.OpsPerUnit), formatBytes(in.AggregatePeakRSSBytes))
@@ -619,9 +670,9 @@ func (t ModelTable) WriteMarkdown(w io.Writer) error {
 	}
 	b.WriteString("\nInputs:\n\n")
 	for _, in := range t.Inputs {
-		fmt.Fprintf(&b, "- **%s** (%s): unit %s; aggregate %s s/MB; message latency %s; merge %s per partial; plan %s + %s per unit; "+
+		fmt.Fprintf(&b, "- **%s** (%s): unit %s; aggregate %s + %s s/MB; message latency %s; merge %s per partial; plan %s + %s per unit; "+
 			"%s executions and %s storage requests per unit (%s); aggregate peak RSS %s.\n",
-			in.Transport, mdEscape(in.Source), formatBytes(in.UnitSizeBytes), sig(in.AggregateSecondsPerMB, 3), seconds(in.MessageLatencySeconds),
+			in.Transport, mdEscape(in.Source), formatBytes(in.UnitSizeBytes), seconds(in.AggregateFixedSeconds), sig(in.AggregateSecondsPerMB, 3), seconds(in.MessageLatencySeconds),
 			seconds(in.MergeSecondsPerPartial), seconds(in.PlanFixedSeconds), seconds(in.PlanSecondsPerUnit),
 			sig(in.ExecutionsPerUnit, 3), sig(in.RequestsPerUnit, 3), opRates(in.OpsPerUnit), formatBytes(in.AggregatePeakRSSBytes))
 	}

@@ -84,6 +84,13 @@ func TestModel(t *testing.T) {
 			flexSeconds: 1.1 + 1 + 5 + 0.01, flexBound: BoundRequests, consInstances: 100, consSeconds: 7.11, consBound: BoundRequests,
 		},
 		{
+			// A fixed 0.5 s per unit: units take 1.5 s.
+			name: "fixed unit time", in: func(in *ModelInputs) { in.AggregateFixedSeconds = 0.5 }, data: 1e9, instances: 10, units: 10,
+			flexSeconds: 1.01 + 1 + 1.5 + 0.01, flexBound: BoundCompute, consInstances: 10, consSeconds: 3.52, consBound: BoundCompute,
+			// Busy = 1.01 + 10 × 1.51 = 16.11 s → 32.22 GB-s on Flex.
+			flexGBSeconds: 32.22, flexExecutions: 21, flexCost: 21*0.4e-6 + 32.22*0.000026 + 40*0.004/1e4,
+		},
+		{
 			// A transport without a queue sends at the account's request
 			// limit; 1.5 units round up to 2.
 			name: "blob, partial unit", in: func(in *ModelInputs) { in.Transport = "blob"; in.QueueMessagesPerUnit = 0 }, data: 1.5e8, instances: 10, units: 2,
@@ -236,8 +243,11 @@ func TestModelInputsFromRuns(t *testing.T) {
 	in := ins[0]
 	assert.Equal(t, "queue", in.Transport)
 	assert.Contains(t, in.Source, "measured: 2 run(s), 8 units")
-	assert.Equal(t, int64(8<<20), in.UnitSizeBytes)
-	// Units of 6.075 MB take 52.15 ms (+0, 1, 2, 0 ms): 211.6 ms per 24.3 MB.
+	// SF1 in 4 chunks: units of 6.075 MB, smaller than the 8 MiB unit size.
+	assert.Equal(t, int64(6_075_000), in.UnitSizeBytes)
+	// All units have one size, so no line can be fitted: units of 6.075 MB
+	// take 52.15 ms (+0, 1, 2, 0 ms) — 211.6 ms per 24.3 MB, no fixed part.
+	assert.Zero(t, in.AggregateFixedSeconds)
 	assert.InDelta(t, 0.2116/24.3, in.AggregateSecondsPerMB, 1e-12)
 	assert.InDelta(t, 0.005, in.MessageLatencySeconds, 1e-9)
 	assert.InDelta(t, 0.003, in.MergeSecondsPerPartial, 1e-12)
@@ -251,6 +261,15 @@ func TestModelInputsFromRuns(t *testing.T) {
 		{ServiceQueue, ClassQueue1, 4}, {ServiceQueue, ClassQueue2, 4.5},
 	}, in.OpsPerUnit)
 
+	// With units of two sizes (6.075 and 12.15 MB) a line is fitted; by
+	// hand (least squares over the 12 points): 41 ms + 1.9588 ms/MB. The
+	// larger units are the representative size.
+	withTwo := append(runs, synthRuns(t, testConfig(TransportQueue, 2), 2, defaultSynth(TransportQueue))...)
+	in = ModelInputsFromRuns(withTwo)[0]
+	assert.InDelta(t, 0.041, in.AggregateFixedSeconds, 1e-9)
+	assert.InDelta(t, 0.0019588477366255, in.AggregateSecondsPerMB, 1e-12)
+	assert.Equal(t, int64(12_150_000), in.UnitSizeBytes)
+
 	// Both transports, queue first.
 	both := append(runs, synthRuns(t, testConfig(TransportBlob, 4), 1, defaultSynth(TransportBlob))...)
 	ins = ModelInputsFromRuns(both)
@@ -260,4 +279,28 @@ func TestModelInputsFromRuns(t *testing.T) {
 	assert.InDelta(t, 0.150, ins[1].MessageLatencySeconds, 1e-9)
 
 	assert.Nil(t, ModelInputsFromRuns(nil))
+}
+
+func TestFitLine(t *testing.T) {
+	tests := []struct {
+		name            string
+		points          []point
+		wantFixed, want float64
+		ok              bool
+	}{
+		{"exact line", []point{{1, 3}, {2, 5}, {4, 9}}, 1, 2, true},
+		{"one x: through the origin", []point{{2, 4}, {2, 6}}, 0, 2.5, true},
+		{"negative intercept: through the origin", []point{{1, 0.5}, {2, 3}}, 0, 3.5 / 3, true},
+		{"falling line: through the origin", []point{{1, 4}, {2, 2}}, 0, 2, true},
+		{"no size", []point{{0, 1}}, 0, 0, false},
+		{"nothing", nil, 0, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fixed, per, ok := fitLine(tt.points)
+			assert.Equal(t, tt.ok, ok)
+			assert.InDelta(t, tt.wantFixed, fixed, 1e-12)
+			assert.InDelta(t, tt.want, per, 1e-12)
+		})
+	}
 }

@@ -23,6 +23,8 @@ type scaleModelOptions struct {
 	Prices string
 	// FlexMemoryMB is the Flex Consumption instance size to price.
 	FlexMemoryMB int
+	// UnitSizeBytes, when not 0, replaces the inputs' unit size.
+	UnitSizeBytes int64
 	// SizesGB and Instances are the table's rows; empty means 1, 10, 100
 	// GB and 10, 100, 1000 instances.
 	SizesGB   []float64
@@ -35,10 +37,11 @@ type scaleModelOptions struct {
 // instances and large inputs, extrapolated from a benchmark's results or
 // from documented defaults.
 func cmdBenchModel(ctx context.Context, e env, args []string) error {
-	fs := newFlagSet(e, "bench-model", "[-from results.json] [-prices FILE] [-flex-memory MB] [-sizes GB,...] [-instances N,...] [-format text|markdown|json]")
+	fs := newFlagSet(e, "bench-model", "[-from results.json] [-prices FILE] [-flex-memory MB] [-unit-size MiB] [-sizes GB,...] [-instances N,...] [-format text|markdown|json]")
 	from := fs.String("from", "", "a benchmark's results.json to measure the model's inputs from (default: documented defaults, local Azurite figures)")
 	prices := fs.String("prices", "", "price table (default: the results file's table, else the built-in bench/prices.json)")
 	flexMB := fs.Int("flex-memory", bench.DefaultFlexInstanceMemoryMB, "Flex Consumption instance memory in MB: 512, 2048 or 4096")
+	unitMiB := fs.Float64("unit-size", 0, "work unit size in MiB to model (default: the measured or default inputs' own)")
 	sizes := fs.String("sizes", "1,10,100", "data sizes in GB (10^9 bytes), comma-separated")
 	instances := fs.String("instances", "10,100,1000", "instance counts, comma-separated")
 	format := fs.String("format", "text", "output format: text, markdown or json")
@@ -49,6 +52,13 @@ func cmdBenchModel(ctx context.Context, e env, args []string) error {
 		return fmt.Errorf("%w: bench-model takes no arguments, got %q", errUsage, fs.Args())
 	}
 	o := scaleModelOptions{From: *from, Prices: *prices, FlexMemoryMB: *flexMB, Format: *format}
+	if *unitMiB < 0 || math.IsNaN(*unitMiB) || *unitMiB > 1<<20 {
+		return fmt.Errorf("%w: -unit-size %v MiB out of range", errUsage, *unitMiB)
+	}
+	o.UnitSizeBytes = int64(math.Round(*unitMiB * (1 << 20)))
+	if *unitMiB > 0 && o.UnitSizeBytes < 1 {
+		o.UnitSizeBytes = 1
+	}
 	var err error
 	if o.SizesGB, err = parseList(*sizes, func(s string) (float64, error) {
 		v, err := strconv.ParseFloat(s, 64)
@@ -107,6 +117,9 @@ func writeScaleModel(ctx context.Context, w io.Writer, o scaleModelOptions) erro
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 
+	if o.UnitSizeBytes < 0 {
+		return fmt.Errorf("%w: unit size %d bytes", errUsage, o.UnitSizeBytes)
+	}
 	var prices *bench.PriceTable
 	inputs := bench.DefaultModelInputs()
 	if o.From != "" {
@@ -119,6 +132,11 @@ func writeScaleModel(ctx context.Context, w io.Writer, o scaleModelOptions) erro
 			return fmt.Errorf("%w: %s has no counted, non-emulated run with aggregate invocations to measure the model from", errUsage, o.From)
 		}
 		prices = &rep.Prices
+	}
+	if o.UnitSizeBytes > 0 {
+		for i := range inputs {
+			inputs[i].UnitSizeBytes = o.UnitSizeBytes
+		}
 	}
 	if o.Prices != "" {
 		p, err := bench.LoadPrices(o.Prices)

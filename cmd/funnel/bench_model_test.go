@@ -37,6 +37,14 @@ func TestBenchModelFormatsAndFlags(t *testing.T) {
 	assert.Equal(t, 50, tbl.Rows[1].RequestedInstances)
 	assert.Equal(t, 4096, tbl.Limits.FlexInstanceMemoryMB)
 
+	// 1 GB in 100 MiB units is 10 units.
+	e, stdout, _ = genEnv()
+	require.NoError(t, run(context.Background(), e, []string{"bench-model", "-format", "json", "-sizes", "1", "-instances", "10", "-unit-size", "100"}))
+	require.NoError(t, json.Unmarshal(stdout.Bytes(), &tbl))
+	require.Len(t, tbl.Rows, 2)
+	assert.Equal(t, int64(10), tbl.Rows[0].Units)
+	assert.Equal(t, int64(100<<20), tbl.Inputs[0].UnitSizeBytes)
+
 	e, stdout, _ = genEnv()
 	require.NoError(t, run(context.Background(), e, []string{"bench-model", "-format", "markdown"}))
 	assert.Contains(t, stdout.String(), "| transport | data | instances |")
@@ -80,8 +88,8 @@ func TestBenchModelFromResults(t *testing.T) {
 	require.NoError(t, run(context.Background(), e, []string{"bench-model", "-from", path}))
 	out := stdout.String()
 	assert.Contains(t, out, "measured: 1 run(s), 4 units")
-	// 4 × 243 ms over 24.3 MB = 0.04 s/MB; the first partial waits 7 ms.
-	assert.Contains(t, out, "aggregate 0.04 s/MB; message latency 0.007 s")
+	// 4 units of 6.075 MB × 243 ms = 0.04 s/MB; the first partial waits 7 ms.
+	assert.Contains(t, out, "unit 5.8 MiB; aggregate 0 s + 0.04 s/MB; message latency 0.007 s")
 	assert.NotContains(t, out, " blob ")
 }
 
@@ -97,6 +105,7 @@ func TestBenchModelRejectsBadInput(t *testing.T) {
 		{"bench-model", "-instances", "0"},
 		{"bench-model", "-flex-memory", "1000"},
 		{"bench-model", "-format", "yaml"},
+		{"bench-model", "-unit-size", "-1"},
 	} {
 		e, stdout, _ := genEnv()
 		err := run(context.Background(), e, args)
