@@ -231,12 +231,9 @@ func ComputeCost(executions int64, g GBSeconds, ops []StorageOp, inputBytes int6
 	}
 	counts := map[key]int64{}
 	for _, op := range ops {
-		class, err := ClassifyOperation(op.Service, op.Operation)
+		class, err := resolveClass(op)
 		if err != nil {
 			return Cost{}, err
-		}
-		if op.Class != "" && op.Class != class {
-			return Cost{}, fmt.Errorf("%w: %s %s is class %q, not %q", ErrBadMeasurement, op.Service, op.Operation, class, op.Class)
 		}
 		if op.Count < 0 {
 			return Cost{}, fmt.Errorf("%w: %s %s has a negative count", ErrBadMeasurement, op.Service, op.Operation)

@@ -220,13 +220,14 @@ func NewRun(m Measurement, prices *PriceTable, b Billing) (Run, error) {
 		r.RatioToRawDownload = r.EndToEndSeconds / m.RawDownloadSeconds
 	}
 	for i, op := range m.StorageOps {
-		class, err := ClassifyOperation(op.Service, op.Operation)
+		class, err := resolveClass(op)
 		if err != nil {
 			return Run{}, fmt.Errorf("%s: storage op %d: %w", m.Config, i, err)
 		}
-		if op.Class == "" {
-			r.StorageOps[i].Class = class
+		if op.Count < 0 || op.Bytes < 0 {
+			return Run{}, fmt.Errorf("%w: %s: storage op %d (%s %s) has a negative count", ErrBadMeasurement, m.Config, i, op.Service, op.Operation)
 		}
+		r.StorageOps[i].Class = class
 		r.StorageOpsTotal += op.Count
 		r.StorageBytes += op.Bytes
 	}

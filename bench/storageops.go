@@ -1,10 +1,14 @@
 package bench
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
-	"net/http"
+	"math"
+	"slices"
 	"strings"
+
+	"github.com/funnelpipe/funnel/transport/account"
 )
 
 // ErrUnknownOperation marks a storage operation name this package cannot put
@@ -41,8 +45,10 @@ type StorageOp struct {
 	Service Service `json:"service"`
 	// Operation is the REST operation as Azure Storage logs it
 	// ("PutBlob", "GetBlob", "PutMessage", "GetMessages", ...).
-	Operation string       `json:"operation"`
-	Class     BillingClass `json:"class"`
+	Operation string `json:"operation"`
+	// Class may be left empty for an operation ClassifyOperation knows;
+	// for one it does not know it must be a class of Service.
+	Class BillingClass `json:"class"`
 	// Count is how many requests were made, failed ones included (Azure
 	// bills an authenticated request whatever its answer).
 	Count int64 `json:"count"`
@@ -69,7 +75,7 @@ func NewStorageOp(service Service, operation string, count, bytes int64) (Storag
 func blobClassNames() map[BillingClass][]string {
 	return map[BillingClass][]string{
 		ClassWrite: {"PutBlob", "PutBlock", "PutBlockList", "PutBlobFromURL", "PutBlockFromURL",
-			"AppendBlock", "AppendBlockThroughCopy", "SealBlob", "CopyBlob", "CopyBlobFromURL", "UndeleteBlob"},
+			"AppendBlock", "AppendBlockThroughCopy", "SealBlob", "CopyBlob", "CopyBlobFromURL", "UndeleteBlob", "PutPage"},
 		ClassRead: {"GetBlob", "QueryBlobContents"},
 		ClassList: {"ListBlobs", "ListContainers", "CreateContainer", "FindBlobsByTags", "RestoreContainer"},
 		ClassFree: {"DeleteBlob", "DeleteContainer"},
@@ -138,218 +144,75 @@ func canonicalOperation(service Service, operation string) string {
 	return operation
 }
 
-// RequestOperation names the REST operation an HTTP request to a storage
-// service performs, so that a transport policy or a proxy can count requests
-// in billing terms. path is the URL path below the account: for Azure
-// "/container/blob" or "/queue/messages"; for Azurite's path-style URLs
-// strip the leading "/devstoreaccount1" first. A request it cannot name is
-// an error wrapping ErrUnknownOperation.
-func RequestOperation(service Service, method, path string, query map[string][]string, header http.Header) (string, error) {
-	q := func(k string) string {
-		if v := query[k]; len(v) > 0 {
-			return v[0]
-		}
-		return ""
+// resolveClass returns op's billing class: the one ClassifyOperation gives
+// (op.Class, if set, must agree), or, for an operation ClassifyOperation
+// does not know, op.Class when it is a class of op.Service.
+func resolveClass(op StorageOp) (BillingClass, error) {
+	class, err := ClassifyOperation(op.Service, op.Operation)
+	switch {
+	case err == nil && op.Class != "" && op.Class != class:
+		return "", fmt.Errorf("%w: %s %s is class %q, not %q", ErrBadMeasurement, op.Service, op.Operation, class, op.Class)
+	case err == nil:
+		return class, nil
+	case op.Class == "":
+		return "", err
 	}
-	segs := strings.Split(strings.Trim(path, "/"), "/")
-	if len(segs) == 1 && segs[0] == "" {
-		segs = nil
+	if _, perr := classPrice(op.Service, op.Class); perr != nil {
+		return "", fmt.Errorf("%w (and class %q is not one of %s)", err, op.Class, op.Service)
 	}
-	method = strings.ToUpper(method)
-	unknown := func() (string, error) {
-		return "", fmt.Errorf("%w: %s %s %s?%v", ErrUnknownOperation, service, method, path, query)
-	}
-	switch service {
-	case ServiceBlob:
-		return blobRequestOperation(method, segs, q, header, unknown)
-	case ServiceQueue:
-		return queueRequestOperation(method, segs, q, unknown)
-	}
-	return "", fmt.Errorf("%w: unknown service %q", ErrUnknownOperation, service)
+	return op.Class, nil
 }
 
-func blobRequestOperation(method string, segs []string, q func(string) string, h http.Header, unknown func() (string, error)) (string, error) {
-	comp := q("comp")
-	switch {
-	case len(segs) == 0: // account
-		switch {
-		case method == http.MethodGet && comp == "list":
-			return "ListContainers", nil
-		case comp == "properties" && method == http.MethodGet:
-			return "GetBlobServiceProperties", nil
-		case comp == "properties" && method == http.MethodPut:
-			return "SetBlobServiceProperties", nil
-		case comp == "stats":
-			return "GetBlobServiceStats", nil
-		case comp == "userdelegationkey":
-			return "GetUserDelegationKey", nil
-		case comp == "blobs":
-			return "FindBlobsByTags", nil
-		case q("restype") == "account":
-			return "GetAccountInformation", nil
+// StorageOpsFromUsage turns the storage counters of package
+// transport/account (read with account.ReadUsage) into StorageOps: one per
+// service and operation, summed over components, every request counted
+// whatever its status (Azure bills failed requests too), bytes both ways.
+// Operations are classed by ClassifyOperation; one it does not know keeps
+// the counters' class when that is a blob billing class, and an unknown
+// queue operation is priced as class 1 (both queue classes cost the same in
+// the price table). An unknown service or an impossible count is an error.
+func StorageOpsFromUsage(us []account.Usage) ([]StorageOp, error) {
+	type key struct {
+		s  Service
+		op string
+	}
+	sums := map[key]*StorageOp{}
+	for _, u := range us {
+		svc := Service(u.Service)
+		if svc != ServiceBlob && svc != ServiceQueue {
+			return nil, fmt.Errorf("%w: unknown service %q in storage counters", ErrUnknownOperation, u.Service)
 		}
-	case len(segs) == 1 || q("restype") == "container": // container
-		switch {
-		case comp == "list":
-			return "ListBlobs", nil
-		case comp == "blobs":
-			return "FindBlobsByTags", nil
-		case comp == "metadata" && method == http.MethodPut:
-			return "SetContainerMetadata", nil
-		case comp == "metadata":
-			return "GetContainerMetadata", nil
-		case comp == "acl" && method == http.MethodPut:
-			return "SetContainerACL", nil
-		case comp == "acl":
-			return "GetContainerACL", nil
-		case comp == "lease":
-			return leaseOperation(h.Get("x-ms-lease-action"), "Container")
-		case comp == "undelete":
-			return "RestoreContainer", nil
-		case comp == "":
-			switch method {
-			case http.MethodPut:
-				return "CreateContainer", nil
-			case http.MethodDelete:
-				return "DeleteContainer", nil
-			case http.MethodGet, http.MethodHead:
-				return "GetContainerProperties", nil
+		for _, v := range []float64{u.Requests, u.RequestBytes, u.ResponseBytes} {
+			if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 || v > math.MaxInt64/4 {
+				return nil, fmt.Errorf("%w: %s %s counter %v", ErrBadMeasurement, u.Service, u.Operation, v)
 			}
 		}
-	default: // blob
-		switch comp {
-		case "":
-			switch method {
-			case http.MethodGet:
-				return "GetBlob", nil
-			case http.MethodHead:
-				return "GetBlobProperties", nil
-			case http.MethodDelete:
-				return "DeleteBlob", nil
-			case http.MethodPut:
-				if h.Get("x-ms-copy-source") != "" {
-					if h.Get("x-ms-requires-sync") == "true" {
-						return "CopyBlobFromURL", nil
-					}
-					if h.Get("x-ms-blob-type") == "BlockBlob" {
-						return "PutBlobFromURL", nil
-					}
-					return "CopyBlob", nil
+		k := key{svc, canonicalOperation(svc, u.Operation)}
+		op := sums[k]
+		if op == nil {
+			class, err := ClassifyOperation(svc, u.Operation)
+			switch {
+			case err == nil:
+			case svc == ServiceQueue:
+				class = ClassQueue1
+			default:
+				class = BillingClass(u.Class)
+				if _, perr := classPrice(svc, class); perr != nil {
+					return nil, fmt.Errorf("%w (counters class it %q)", err, u.Class)
 				}
-				return "PutBlob", nil
 			}
-		case "block":
-			if h.Get("x-ms-copy-source") != "" {
-				return "PutBlockFromURL", nil
-			}
-			return "PutBlock", nil
-		case "blocklist":
-			if method == http.MethodGet {
-				return "GetBlockList", nil
-			}
-			return "PutBlockList", nil
-		case "appendblock":
-			if h.Get("x-ms-copy-source") != "" {
-				return "AppendBlockThroughCopy", nil
-			}
-			return "AppendBlock", nil
-		case "seal":
-			return "SealBlob", nil
-		case "metadata":
-			if method == http.MethodPut {
-				return "SetBlobMetadata", nil
-			}
-			return "GetBlobMetadata", nil
-		case "properties":
-			return "SetBlobProperties", nil
-		case "tags":
-			if method == http.MethodPut {
-				return "SetBlobTags", nil
-			}
-			return "GetBlobTags", nil
-		case "lease":
-			return leaseOperation(h.Get("x-ms-lease-action"), "Blob")
-		case "snapshot":
-			return "SnapshotBlob", nil
-		case "copy":
-			return "AbortCopyBlob", nil
-		case "incrementalcopy":
-			return "IncrementalCopyBlob", nil
-		case "expiry":
-			return "SetBlobExpiry", nil
-		case "undelete":
-			return "UndeleteBlob", nil
-		case "query":
-			return "QueryBlobContents", nil
+			op = &StorageOp{Service: svc, Operation: k.op, Class: class}
+			sums[k] = op
 		}
+		op.Count += int64(math.Round(u.Requests))
+		op.Bytes += int64(math.Round(u.RequestBytes + u.ResponseBytes))
 	}
-	return unknown()
-}
-
-func leaseOperation(action, what string) (string, error) {
-	switch strings.ToLower(action) {
-	case "acquire":
-		return "Acquire" + what + "Lease", nil
-	case "renew":
-		return "Renew" + what + "Lease", nil
-	case "release":
-		return "Release" + what + "Lease", nil
-	case "break":
-		return "Break" + what + "Lease", nil
-	case "change":
-		return "Change" + what + "Lease", nil
+	out := make([]StorageOp, 0, len(sums))
+	for _, op := range sums {
+		out = append(out, *op)
 	}
-	return "", fmt.Errorf("%w: %s lease action %q", ErrUnknownOperation, strings.ToLower(what), action)
-}
-
-func queueRequestOperation(method string, segs []string, q func(string) string, unknown func() (string, error)) (string, error) {
-	comp := q("comp")
-	switch {
-	case len(segs) == 0: // account
-		switch {
-		case comp == "list":
-			return "ListQueues", nil
-		case comp == "properties" && method == http.MethodPut:
-			return "SetQueueServiceProperties", nil
-		case comp == "properties":
-			return "GetQueueServiceProperties", nil
-		case comp == "stats":
-			return "GetQueueServiceStats", nil
-		}
-	case len(segs) == 1: // queue
-		switch {
-		case comp == "metadata" && method == http.MethodPut:
-			return "SetQueueMetadata", nil
-		case comp == "metadata":
-			return "GetQueueMetadata", nil
-		case comp == "acl" && method == http.MethodPut:
-			return "SetQueueACL", nil
-		case comp == "acl":
-			return "GetQueueACL", nil
-		case comp == "" && method == http.MethodPut:
-			return "CreateQueue", nil
-		case comp == "" && method == http.MethodDelete:
-			return "DeleteQueue", nil
-		}
-	case len(segs) == 2 && segs[1] == "messages":
-		switch method {
-		case http.MethodPost:
-			return "PutMessage", nil
-		case http.MethodGet:
-			if strings.EqualFold(q("peekonly"), "true") {
-				return "PeekMessages", nil
-			}
-			return "GetMessages", nil
-		case http.MethodDelete:
-			return "ClearMessages", nil
-		}
-	case len(segs) == 3 && segs[1] == "messages":
-		switch method {
-		case http.MethodDelete:
-			return "DeleteMessage", nil
-		case http.MethodPut:
-			return "UpdateMessage", nil
-		}
-	}
-	return unknown()
+	slices.SortFunc(out, func(a, b StorageOp) int {
+		return cmp.Or(cmp.Compare(a.Service, b.Service), cmp.Compare(a.Operation, b.Operation))
+	})
+	return out, nil
 }

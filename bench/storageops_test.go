@@ -1,13 +1,14 @@
 package bench
 
 import (
-	"net/http"
-	"net/url"
+	"math"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/funnelpipe/funnel/transport/account"
 )
 
 func TestClassifyOperation(t *testing.T) {
@@ -78,70 +79,51 @@ func TestNewStorageOp(t *testing.T) {
 	require.ErrorIs(t, err, ErrUnknownOperation)
 }
 
-func TestRequestOperation(t *testing.T) {
-	tests := []struct {
-		service Service
-		method  string
-		target  string // path?query
-		header  map[string]string
-		want    string
-	}{
-		{ServiceBlob, "PUT", "/c/b", nil, "PutBlob"},
-		{ServiceBlob, "PUT", "/c/dir/b.csv", nil, "PutBlob"},
-		{ServiceBlob, "PUT", "/c/b", map[string]string{"x-ms-copy-source": "https://x/c/a"}, "CopyBlob"},
-		{ServiceBlob, "PUT", "/c/b", map[string]string{"x-ms-copy-source": "https://x/c/a", "x-ms-requires-sync": "true"}, "CopyBlobFromURL"},
-		{ServiceBlob, "PUT", "/c/b?comp=block&blockid=AAAA", nil, "PutBlock"},
-		{ServiceBlob, "PUT", "/c/b?comp=blocklist", nil, "PutBlockList"},
-		{ServiceBlob, "GET", "/c/b?comp=blocklist", nil, "GetBlockList"},
-		{ServiceBlob, "GET", "/c/b", nil, "GetBlob"},
-		{ServiceBlob, "HEAD", "/c/b", nil, "GetBlobProperties"},
-		{ServiceBlob, "DELETE", "/c/b", nil, "DeleteBlob"},
-		{ServiceBlob, "PUT", "/c/b?comp=metadata", nil, "SetBlobMetadata"},
-		{ServiceBlob, "PUT", "/c/b?comp=lease", map[string]string{"x-ms-lease-action": "acquire"}, "AcquireBlobLease"},
-		{ServiceBlob, "PUT", "/c?restype=container", nil, "CreateContainer"},
-		{ServiceBlob, "DELETE", "/c?restype=container", nil, "DeleteContainer"},
-		{ServiceBlob, "GET", "/c?restype=container&comp=list&prefix=job1/", nil, "ListBlobs"},
-		{ServiceBlob, "GET", "/?comp=list", nil, "ListContainers"},
-		{ServiceQueue, "POST", "/q/messages", nil, "PutMessage"},
-		{ServiceQueue, "GET", "/q/messages?numofmessages=16&visibilitytimeout=600", nil, "GetMessages"},
-		{ServiceQueue, "GET", "/q/messages?peekonly=true", nil, "PeekMessages"},
-		{ServiceQueue, "DELETE", "/q/messages/abc?popreceipt=x", nil, "DeleteMessage"},
-		{ServiceQueue, "PUT", "/q/messages/abc?popreceipt=x&visibilitytimeout=0", nil, "UpdateMessage"},
-		{ServiceQueue, "DELETE", "/q/messages", nil, "ClearMessages"},
-		{ServiceQueue, "PUT", "/q", nil, "CreateQueue"},
-		{ServiceQueue, "GET", "/q?comp=metadata", nil, "GetQueueMetadata"},
-		{ServiceQueue, "GET", "/?comp=list", nil, "ListQueues"},
+func TestStorageOpsFromUsage(t *testing.T) {
+	us := []account.Usage{
+		{Component: "aggregate", Service: "blob", Operation: "GetBlob", Class: account.ClassRead, Requests: 10, Failed: 1, RequestBytes: 0, ResponseBytes: 5000},
+		{Component: "merge", Service: "blob", Operation: "GetBlob", Class: account.ClassRead, Requests: 5, ResponseBytes: 100},
+		{Component: "merge", Service: "blob", Operation: "LeaseBlob", Class: account.ClassOther, Requests: 2},
+		{Component: "host", Service: "blob", Operation: "SetBlobTier", Class: account.ClassWrite, Requests: 1},
+		{Component: "host", Service: "queue", Operation: "GetMessages", Class: account.ClassQueue, Requests: 40, ResponseBytes: 1},
+		{Component: "host", Service: "queue", Operation: "QueuePATCH", Class: account.ClassQueue, Requests: 3},
+		{Component: "partition", Service: "queue", Operation: "PutMessage", Class: account.ClassQueue, Requests: 7, RequestBytes: 700},
 	}
-	for _, tt := range tests {
-		t.Run(string(tt.service)+" "+tt.method+" "+tt.target, func(t *testing.T) {
-			u, err := url.Parse(tt.target)
-			require.NoError(t, err)
-			h := http.Header{}
-			for k, v := range tt.header {
-				h.Set(k, v)
-			}
-			got, err := RequestOperation(tt.service, tt.method, u.Path, u.Query(), h)
-			require.NoError(t, err)
-			assert.Equal(t, tt.want, got)
-			// Every name it produces is one the classifier knows.
-			_, err = ClassifyOperation(tt.service, got)
-			require.NoError(t, err)
-		})
-	}
+	ops, err := StorageOpsFromUsage(us)
+	require.NoError(t, err)
+	assert.Equal(t, []StorageOp{
+		{Service: ServiceBlob, Operation: "GetBlob", Class: ClassRead, Count: 15, Bytes: 5100},
+		{Service: ServiceBlob, Operation: "LeaseBlob", Class: ClassOther, Count: 2},
+		{Service: ServiceBlob, Operation: "SetBlobTier", Class: ClassWrite, Count: 1},
+		{Service: ServiceQueue, Operation: "GetMessages", Class: ClassQueue2, Count: 40, Bytes: 1},
+		{Service: ServiceQueue, Operation: "PutMessage", Class: ClassQueue1, Count: 7, Bytes: 700},
+		{Service: ServiceQueue, Operation: "QueuePATCH", Class: ClassQueue1, Count: 3},
+	}, ops)
 
-	for _, bad := range []struct {
-		service Service
-		method  string
-		target  string
-	}{
-		{ServiceQueue, "PATCH", "/q/messages"},
-		{ServiceBlob, "POST", "/c/b"},
-		{ServiceBlob, "PUT", "/c/b?comp=lease"}, // no lease action
-		{"table", "GET", "/t"},
+	// The result prices without error, unknown operations included.
+	c, err := ComputeCost(0, GBSeconds{}, ops, 0, testPrices())
+	require.NoError(t, err)
+	assert.InDelta(t, (15*0.005+2*0.005+1*0.065+40*0.004+10*0.004)/1e4, c.StorageTotal, 1e-15)
+
+	for _, bad := range []account.Usage{
+		{Service: "table", Operation: "QueryEntities", Requests: 1},
+		{Service: "blob", Operation: "BlobPOSTfoo", Class: "mystery", Requests: 1},
+		{Service: "blob", Operation: "GetBlob", Requests: -1},
+		{Service: "blob", Operation: "GetBlob", Requests: math.NaN()},
 	} {
-		u, err := url.Parse(bad.target)
-		require.NoError(t, err)
-		_, err = RequestOperation(bad.service, bad.method, u.Path, u.Query(), http.Header{})
-		require.ErrorIs(t, err, ErrUnknownOperation, "%v", bad)
+		_, err := StorageOpsFromUsage([]account.Usage{bad})
+		require.Error(t, err, "%+v", bad)
 	}
+}
+
+func TestResolveClass(t *testing.T) {
+	c, err := resolveClass(StorageOp{Service: ServiceBlob, Operation: "SetBlobTier", Class: ClassWrite})
+	require.NoError(t, err)
+	assert.Equal(t, ClassWrite, c)
+	_, err = resolveClass(StorageOp{Service: ServiceBlob, Operation: "SetBlobTier"})
+	require.ErrorIs(t, err, ErrUnknownOperation)
+	_, err = resolveClass(StorageOp{Service: ServiceBlob, Operation: "SetBlobTier", Class: ClassQueue1})
+	require.ErrorIs(t, err, ErrUnknownOperation)
+	_, err = resolveClass(StorageOp{Service: ServiceBlob, Operation: "GetBlob", Class: ClassWrite})
+	require.ErrorIs(t, err, ErrBadMeasurement)
 }
