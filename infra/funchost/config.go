@@ -715,13 +715,16 @@ func parseQueues(q *jsonObject, hc *hostConfig) error {
 // timeSpanRe is .NET's invariant TimeSpan format: [-][d.]hh:mm[:ss[.fffffff]].
 var timeSpanRe = regexp.MustCompile(`^(-)?(?:(\d+)\.)?(\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:\.(\d{1,7}))?)?$`)
 
+// maxSpanDays keeps a TimeSpan within time.Duration's range (~292 years).
+const maxSpanDays = 106000
+
 // parseTimeSpan parses a .NET TimeSpan string as configuration binding
 // does: "hh:mm:ss", "d.hh:mm:ss.fffffff", "hh:mm", or a whole number of days
 // ("-1" is minus one day).
 func parseTimeSpan(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	if n, err := strconv.Atoi(s); err == nil {
-		if n > 10675199 || n < -10675199 {
+		if n > maxSpanDays || n < -maxSpanDays {
 			return 0, fmt.Errorf("TimeSpan %q out of range", s)
 		}
 		return time.Duration(n) * 24 * time.Hour, nil
@@ -738,6 +741,9 @@ func parseTimeSpan(s string) (time.Duration, error) {
 		return n
 	}
 	days, hh, mm, ss := num(m[2]), num(m[3]), num(m[4]), num(m[5])
+	if len(m[2]) > 6 || days >= maxSpanDays {
+		return 0, fmt.Errorf("TimeSpan %q out of range", s)
+	}
 	if hh > 23 || mm > 59 || ss > 59 {
 		return 0, fmt.Errorf("%q is not a TimeSpan: hours 0-23, minutes and seconds 0-59", s)
 	}
@@ -861,6 +867,11 @@ func parseBinding(file string, i int, raw json.RawMessage) (*binding, error) {
 		return nil, err
 	}
 	b.Type = strings.ToLower(t)
+	switch b.Type {
+	case typeHTTPTrigger, typeHTTP, typeQueueTrigger, typeQueue, typeBlobTrigger, typeBlob:
+	default:
+		return nil, cfgErr(file, o.field("type"), "binding type %q is not supported by funchost (httpTrigger, http, queueTrigger, queue, blobTrigger, blob)", t)
+	}
 	if b.Name, err = need("name"); err != nil {
 		return nil, err
 	}

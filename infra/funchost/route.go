@@ -49,6 +49,9 @@ func parseRoute(text string) (*routeTemplate, error) {
 		if p == "" {
 			return nil, fmt.Errorf("route %q has an empty segment", text)
 		}
+		if strings.Count(p, "{") != strings.Count(p, "}") {
+			return nil, fmt.Errorf("route %q: unbalanced braces in segment %q", text, p)
+		}
 		if !strings.ContainsAny(p, "{}") {
 			rt.segments = append(rt.segments, routeSegment{literal: p})
 			continue
