@@ -53,6 +53,14 @@ const (
 	AccountKey  = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 )
 
+// Azurite's usual ports, which "UseDevelopmentStorage=true" means. Pass
+// them in Options to run the emulator where other tools expect it.
+const (
+	DefaultBlobPort  = 10000
+	DefaultQueuePort = 10001
+	DefaultTablePort = 10002
+)
+
 // EnvDir names the environment variable that points at the directory holding
 // node_modules/azurite, when Options.Dir is empty.
 const EnvDir = "FUNNEL_AZURITE_DIR"

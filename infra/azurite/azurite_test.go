@@ -165,3 +165,37 @@ func TestConnectionString(t *testing.T) {
 	_, err := azblob.NewClientFromConnectionString(got, nil)
 	require.NoError(t, err, "the SDK parses it")
 }
+
+func TestOutputReceivesAzuriteLog(t *testing.T) {
+	var out syncBuffer
+	s := startForTest(t, azurite.Options{Output: &out, AccessLog: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	queues, err := azqueue.NewServiceClientFromConnectionString(s.ConnectionString(), nil)
+	require.NoError(t, err)
+	_, err = queues.CreateQueue(ctx, "logged", nil)
+	require.NoError(t, err)
+	// Node writes to a pipe asynchronously: wait (bounded) for the line.
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), "/devstoreaccount1/logged") },
+		20*time.Second, 20*time.Millisecond, "the access log shows the request: %s", out.String())
+	require.NoError(t, s.Stop())
+	assert.Contains(t, out.String(), "Azurite Queue service is successfully listening at http://127.0.0.1:"+strconv.Itoa(s.QueuePort()))
+}
+
+// syncBuffer is a bytes.Buffer safe for the copier goroutines and the test.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

@@ -2,6 +2,7 @@ package blob_test
 
 import (
 	"context"
+	"errors"
 	"net"
 	"sync"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/funnelpipe/funnel/infra/azurite"
 	"github.com/funnelpipe/funnel/infra/azurite/azuritetest"
@@ -61,36 +63,54 @@ func (h *harness) Receive(ctx context.Context, topic string) ([]transport.Delive
 	if err != nil {
 		return nil, err
 	}
-	var out []transport.Delivery
+	var (
+		mu  sync.Mutex
+		out []transport.Delivery
+	)
+	// The host downloads and invokes for several blobs in parallel.
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(16)
 	pager := h.acct.Blob().NewListBlobsFlatPager(container, nil)
 	for pager.More() {
 		page, err := pager.NextPage(ctx)
 		if bloberror.HasCode(err, bloberror.ContainerNotFound) {
-			return out, nil
+			break
 		}
 		if err != nil {
 			return nil, err
 		}
 		for _, item := range page.Segment.BlobItems {
 			key := container + "/" + *item.Name
+			etag := *item.Properties.ETag
 			h.mu.Lock()
-			seen := h.seen[key] == *item.Properties.ETag
+			seen := h.seen[key] == etag
 			h.mu.Unlock()
 			if seen {
 				continue
 			}
-			content, err := h.acct.GetBlob(ctx, container, *item.Name, transport.MaxBody)
-			if err != nil {
-				continue // deleted since the listing
-			}
-			if content == nil {
-				content = []byte{}
-			}
-			h.mu.Lock()
-			h.seen[key] = *item.Properties.ETag
-			h.mu.Unlock()
-			out = append(out, transport.Delivery{Name: *item.Name, Content: content})
+			g.Go(func() error {
+				content, err := h.acct.GetBlob(gctx, container, *item.Name, transport.MaxBody)
+				if errors.Is(err, transport.ErrNotFound) {
+					return nil // deleted since the listing
+				}
+				if err != nil {
+					return err
+				}
+				if content == nil {
+					content = []byte{}
+				}
+				h.mu.Lock()
+				h.seen[key] = etag
+				h.mu.Unlock()
+				mu.Lock()
+				out = append(out, transport.Delivery{Name: *item.Name, Content: content})
+				mu.Unlock()
+				return nil
+			})
 		}
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/funnelpipe/funnel/infra/azurite"
 	"github.com/funnelpipe/funnel/infra/azurite/azuritetest"
@@ -73,15 +74,23 @@ func (h *harness) Receive(ctx context.Context, topic string) ([]transport.Delive
 		if len(resp.Messages) == 0 {
 			return out, nil
 		}
+		// The host runs a batch's invocations in parallel and deletes
+		// each message when its invocation succeeds.
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(16)
 		for _, m := range resp.Messages {
 			text, err := base64.StdEncoding.DecodeString(*m.MessageText)
 			if err != nil {
 				return nil, fmt.Errorf("message %s is not base64 as the trigger expects: %w", *m.MessageID, err)
 			}
 			out = append(out, transport.Delivery{Text: string(text), DequeueCount: int(*m.DequeueCount)})
-			if _, err := q.DeleteMessage(ctx, *m.MessageID, *m.PopReceipt, nil); err != nil {
-				return nil, err
-			}
+			g.Go(func() error {
+				_, err := q.DeleteMessage(gctx, *m.MessageID, *m.PopReceipt, nil)
+				return err
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return nil, err
 		}
 	}
 }
