@@ -2,7 +2,7 @@ package funchost
 
 // Differences lists every way funchost knowingly differs from the Azure
 // Functions host 4.x running the same app (func start locally, or Azure).
-// funnel host --help prints it.
+// "funnel host --differences" prints it.
 const Differences = `Known differences between funchost and the real Functions host:
 
 Process model

@@ -51,7 +51,7 @@
 // # Known differences from the real host
 //
 // See the Differences constant: it lists every deviation this package
-// knows of, and funnel host --help prints it.
+// knows of, and "funnel host --differences" prints it.
 //
 // # Settings
 //
