@@ -2,6 +2,7 @@ package azurite_test
 
 import (
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -198,4 +199,20 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+func TestPortInUseIsReported(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Azurite; skipped under -short")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, err = azurite.Start(ctx, azurite.Options{QueuePort: port})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "EADDRINUSE")
+	assert.NotErrorIs(t, err, context.DeadlineExceeded, "Azurite's exit is noticed, not waited out")
 }
