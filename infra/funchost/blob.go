@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -30,6 +31,8 @@ const (
 	eventGridMax      = time.Second
 	receiptLease      = 30 * time.Second
 	blobListPageLimit = 5000
+	// claimParallelism bounds the receipts claimed at once by one scan.
+	claimParallelism = 16
 )
 
 // blobTriggerMessage is the message the host queues for each blob version
@@ -115,15 +118,16 @@ func (s *blobScanner) run(ctx context.Context) {
 	}
 }
 
-// scan lists the container once and claims every new blob version. It
-// returns how many versions it queued.
+// scan lists the container once and claims every new blob version, up to
+// claimParallelism at a time. It returns how many versions it queued.
 func (s *blobScanner) scan(ctx context.Context) (int, error) {
 	s.h.metrics.blobScans.WithLabelValues(s.fn.Name).Inc()
 	cont := s.pattern.containerName()
 	pager := s.sa.blob.NewListBlobsFlatPager(cont, &azblob.ListBlobsFlatOptions{
 		Prefix: to.Ptr(s.pattern.prefix()), MaxResults: to.Ptr(int32(blobListPageLimit)),
 	})
-	queued := 0
+	type version struct{ name, etag, blobType string }
+	var todo []version
 	present := map[string]bool{}
 	for pager.More() {
 		pctx, cancel := context.WithTimeout(ctx, opTimeout)
@@ -131,9 +135,9 @@ func (s *blobScanner) scan(ctx context.Context) (int, error) {
 		cancel()
 		if err != nil {
 			if bloberror.HasCode(err, bloberror.ContainerNotFound) {
-				return queued, nil
+				return 0, nil
 			}
-			return queued, err
+			return 0, err
 		}
 		for _, it := range page.Segment.BlobItems {
 			if it == nil || it.Name == nil || it.Properties == nil || it.Properties.ETag == nil {
@@ -152,18 +156,7 @@ func (s *blobScanner) scan(ctx context.Context) (int, error) {
 			if it.Properties.BlobType != nil {
 				blobType = string(*it.Properties.BlobType)
 			}
-			ok, err := s.claim(ctx, name, etag, blobType)
-			if err != nil {
-				if ctx.Err() != nil {
-					return queued, ctx.Err()
-				}
-				s.log.Warn("blob trigger claim failed; will retry", "blob", name, "err", err)
-				continue
-			}
-			s.seen[name] = etag
-			if ok {
-				queued++
-			}
+			todo = append(todo, version{name, etag, blobType})
 		}
 	}
 	for name := range s.seen {
@@ -171,10 +164,41 @@ func (s *blobScanner) scan(ctx context.Context) (int, error) {
 			delete(s.seen, name)
 		}
 	}
+
+	var (
+		mu     sync.Mutex
+		queued int
+		wg     sync.WaitGroup
+		sem    = make(chan struct{}, claimParallelism)
+	)
+	for _, v := range todo {
+		if ctx.Err() != nil {
+			break
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			ok, err := s.claim(ctx, v.name, v.etag, v.blobType)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				if ctx.Err() == nil {
+					s.log.Warn("blob trigger claim failed; will retry", "blob", v.name, "err", err)
+				}
+				return
+			}
+			s.seen[v.name] = v.etag
+			if ok {
+				queued++
+			}
+		}()
+	}
+	wg.Wait()
 	if queued > 0 {
 		s.h.watchers.notifyAll(s.h.blobQueue)
 	}
-	return queued, nil
+	return queued, ctx.Err()
 }
 
 // receiptName is "blobreceipts/<hostId>/<functionId>/<etag>/<container>/<blob>"

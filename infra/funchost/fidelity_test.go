@@ -5,11 +5,14 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -435,4 +438,134 @@ func TestBlobTriggerScanDeliversBlobAndMetadata(t *testing.T) {
 	for _, r := range readCaptured(t, capFile) {
 		assert.NotContains(t, string(r.Body), "skip.txt")
 	}
+}
+
+func TestOutputBindingsAndReturnValue(t *testing.T) {
+	env := newTestEnv(t)
+	dir, capFile, s := captureApp(t, map[string]any{
+		"Q": map[string]any{
+			"Outputs": map[string]any{
+				"many": []string{"aGVsbG8=", `{"k":1}`},
+				"text": "aGVsbG8=", // valid base64: decoded for a non-binary output
+				"raw":  "aGVsbG8=", // a binary output writes the string as it is
+			},
+			"Logs":        []string{"queue log line"},
+			"ReturnValue": nil,
+		},
+		"H": map[string]any{
+			"Outputs":     map[string]any{},
+			"ReturnValue": map[string]any{"statusCode": 201, "headers": map[string]any{"X-Job": "yes"}, "body": "created"},
+		},
+	})
+	for k, v := range env.settings() {
+		s[k] = v
+	}
+	reg := prometheus.NewRegistry()
+	recFile := filepath.Join(t.TempDir(), "records.jsonl")
+	r := startHost(t, Config{AppDir: dir, Settings: s, Registerer: reg, RecordsPath: recFile})
+
+	env.upload(env.outCont, "ref-j1", []byte("reference"))
+	env.send(env.capture, `{"id":"j1"}`)
+	eventually(t, waitLong, func() bool { return len(env.messages(env.out)) == 2 }, "two queue output messages")
+	var got []string
+	for _, m := range env.messages(env.out) {
+		b, err := base64.StdEncoding.DecodeString(m)
+		require.NoError(t, err)
+		got = append(got, string(b))
+	}
+	assert.ElementsMatch(t, []string{"aGVsbG8=", `{"k":1}`}, got, "array elements are messages as they are")
+	text, err := env.download(env.outCont, "j1-text")
+	require.NoError(t, err)
+	assert.Equal(t, "hello", string(text))
+	raw, err := env.download(env.outCont, "j1-raw")
+	require.NoError(t, err)
+	assert.Equal(t, "aGVsbG8=", string(raw))
+
+	var inv struct{ Data map[string]json.RawMessage }
+	require.NoError(t, json.Unmarshal(readCaptured(t, capFile)[0].Body, &inv))
+	assert.Equal(t, `"\"reference\""`, string(inv.Data["ref"]), "a blob input arrives like a string trigger")
+
+	req, err := http.NewRequest(http.MethodPost, r.h.HTTPURL()+"/api/jobs/42", strings.NewReader(`{"x":1}`))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, 201, resp.StatusCode)
+	assert.Equal(t, "created", string(body))
+	assert.Equal(t, "yes", resp.Header.Get("X-Job"))
+	resp, err = http.Get(r.h.HTTPURL() + "/api/jobs/42")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode, "GET is not among the methods")
+
+	hreq := readCaptured(t, capFile)[1]
+	var hinv struct {
+		Data     map[string]json.RawMessage
+		Metadata map[string]json.RawMessage
+	}
+	require.NoError(t, json.Unmarshal(hreq.Body, &hinv))
+	var reqData struct {
+		Method, Url, Body string
+		Params            map[string]string
+		Headers           map[string][]string
+		Identities        []map[string]any
+	}
+	require.NoError(t, json.Unmarshal(hinv.Data["req"], &reqData))
+	assert.Equal(t, "POST", reqData.Method)
+	assert.Equal(t, `{"x":1}`, reqData.Body)
+	assert.Equal(t, map[string]string{"id": "42"}, reqData.Params)
+	assert.Equal(t, []string{"7"}, reqData.Headers["Content-Length"])
+	require.Len(t, reqData.Identities, 1)
+	assert.Equal(t, `"\"42\""`, string(hinv.Metadata["id"]), "route parameters are binding data")
+	assert.Equal(t, `"\"1\""`, string(hinv.Metadata["x"]), "so are a JSON body's properties")
+
+	r.stop(t)
+	// Metrics and the records file.
+	assert.Equal(t, 1.0, testutil.ToFloat64(r.h.metrics.invocations.WithLabelValues("Q", OutcomeSuccess)))
+	assert.Equal(t, 1.0, testutil.ToFloat64(r.h.metrics.invocations.WithLabelValues("H", OutcomeSuccess)))
+	n, err := testutil.GatherAndCount(reg, "funchost_invocations_total", "funchost_queue_polls_total", "funchost_instance_peak_rss_bytes")
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, n, 4)
+	lines, err := os.ReadFile(recFile)
+	require.NoError(t, err)
+	var recs []Record
+	for _, l := range strings.Split(strings.TrimSpace(string(lines)), "\n") {
+		var rc Record
+		require.NoError(t, json.Unmarshal([]byte(l), &rc))
+		recs = append(recs, rc)
+	}
+	assert.Equal(t, r.h.Records(), recs)
+	sum := r.h.Summary()
+	assert.Equal(t, 2, sum.Billing.Executions)
+	assert.Greater(t, sum.Instances[0].PeakRSSBytes, int64(0))
+	assert.Greater(t, sum.Billing.ConsumptionGBSeconds, 0.0)
+	assert.Greater(t, sum.Billing.FlexGBSeconds, 0.0)
+}
+
+func TestForwardedHTTPRequest(t *testing.T) {
+	env := newTestEnv(t)
+	dir, capFile, s := captureApp(t, map[string]any{"api/jobs/9": map[string]any{"raw": "reply"}})
+	editJSON(t, filepath.Join(dir, "host.json"), func(m map[string]any) {
+		m["customHandler"].(map[string]any)["enableForwardingHttpRequest"] = true
+	})
+	for k, v := range env.settings() {
+		s[k] = v
+	}
+	r := startHost(t, Config{AppDir: dir, Settings: s})
+	resp, err := http.Post(r.h.HTTPURL()+"/api/jobs/9?a=1&a=2", "text/plain", strings.NewReader("raw body"))
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.JSONEq(t, `{"raw": "reply"}`, string(body), "the handler's raw answer comes back")
+	c := readCaptured(t, capFile)
+	require.Len(t, c, 1)
+	assert.Equal(t, "/api/jobs/9?a=1%2C2", c[0].Path, "forwarded to the original path, query values joined")
+	assert.Equal(t, `"raw body"`, string(c[0].Body))
+	assert.Equal(t, []string{"text/plain"}, c[0].Headers["Content-Type"])
+	assert.NotEmpty(t, c[0].Headers["X-Azure-Functions-Invocationid"])
 }

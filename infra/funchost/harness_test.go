@@ -136,7 +136,7 @@ func captureMain() int {
 	return 0
 }
 
-func readCaptured(t *testing.T, path string) []capturedRequest {
+func readCaptured(t testing.TB, path string) []capturedRequest {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -157,7 +157,7 @@ func readCaptured(t *testing.T, path string) []capturedRequest {
 
 // testEnv is one test's storage names and clients.
 type testEnv struct {
-	t       *testing.T
+	t       testing.TB
 	conn    string
 	acct    *account.Account
 	suffix  string
@@ -168,7 +168,7 @@ type testEnv struct {
 	blobs   string
 }
 
-func newTestEnv(t *testing.T) *testEnv {
+func newTestEnv(t testing.TB) *testEnv {
 	t.Helper()
 	conn := azuritetest.ForTest(t)
 	acct, err := account.Open(account.Config{ConnectionString: conn}, account.Options{})
@@ -272,7 +272,7 @@ func (e *testEnv) blobNames(container string) []string {
 }
 
 // copyApp copies testdata/apps/<name> into a temporary folder.
-func copyApp(t *testing.T, name string) string {
+func copyApp(t testing.TB, name string) string {
 	t.Helper()
 	src := filepath.Join("testdata", "apps", name)
 	dst := filepath.Join(t.TempDir(), name)
@@ -292,7 +292,7 @@ func copyApp(t *testing.T, name string) string {
 }
 
 // basicApp copies the basic app and builds the handlers test app into it.
-func basicApp(t *testing.T) string {
+func basicApp(t testing.TB) string {
 	t.Helper()
 	dir := copyApp(t, "basic")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -305,7 +305,7 @@ func basicApp(t *testing.T) string {
 
 // captureApp copies the capture app, links this test binary in as its
 // handler and writes its replies.
-func captureApp(t *testing.T, replies map[string]any) (dir, captureFile string, settings map[string]string) {
+func captureApp(t testing.TB, replies map[string]any) (dir, captureFile string, settings map[string]string) {
 	t.Helper()
 	dir = copyApp(t, "capture")
 	self, err := os.Executable()
@@ -324,7 +324,7 @@ func captureApp(t *testing.T, replies map[string]any) (dir, captureFile string, 
 }
 
 // editJSON rewrites a JSON file of the app through fn.
-func editJSON(t *testing.T, path string, fn func(m map[string]any)) {
+func editJSON(t testing.TB, path string, fn func(m map[string]any)) {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	require.NoError(t, err)
@@ -336,7 +336,7 @@ func editJSON(t *testing.T, path string, fn func(m map[string]any)) {
 	require.NoError(t, os.WriteFile(path, b, 0o644))
 }
 
-func setQueues(t *testing.T, dir string, kv map[string]any) {
+func setQueues(t testing.TB, dir string, kv map[string]any) {
 	editJSON(t, filepath.Join(dir, "host.json"), func(m map[string]any) {
 		ext := m["extensions"].(map[string]any)
 		q := ext["queues"].(map[string]any)
@@ -355,7 +355,7 @@ type running struct {
 
 // startHost starts a host for dir and waits until it is ready. The host
 // is stopped at the end of the test.
-func startHost(t *testing.T, cfg Config) *running {
+func startHost(t testing.TB, cfg Config) *running {
 	t.Helper()
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -380,7 +380,7 @@ func startHost(t *testing.T, cfg Config) *running {
 }
 
 // stop cancels the host and waits for Run to return.
-func (r *running) stop(t *testing.T) {
+func (r *running) stop(t testing.TB) {
 	t.Helper()
 	r.cancel()
 	select {
@@ -395,7 +395,7 @@ func (r *running) stop(t *testing.T) {
 }
 
 // testWriter sends log lines to t.Log while the test runs.
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	defer func() { _ = recover() }() // a log line after the test ended
@@ -404,7 +404,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 // eventually polls cond every 50 ms until it holds or the bound passes.
-func eventually(t *testing.T, within time.Duration, cond func() bool, format string, args ...any) {
+func eventually(t testing.TB, within time.Duration, cond func() bool, format string, args ...any) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for !cond() {
@@ -416,7 +416,7 @@ func eventually(t *testing.T, within time.Duration, cond func() bool, format str
 }
 
 // appRecords reads the test app's record file.
-func appRecords(t *testing.T, path string) []handlertest.Record {
+func appRecords(t testing.TB, path string) []handlertest.Record {
 	t.Helper()
 	recs, err := handlertest.ReadRecords(path)
 	require.NoError(t, err)
@@ -431,4 +431,9 @@ func countRecords(recs []handlertest.Record, fn, event, msg string) int {
 		}
 	}
 	return n
+}
+
+// quietLogger drops the host's logs (benchmarks).
+func quietLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelError + 4}))
 }

@@ -150,8 +150,7 @@ func New(cfg Config) (*Host, error) {
 		return nil, err
 	}
 	if err := h.openStorage(); err != nil {
-		h.recorder.close()
-		return nil, err
+		return nil, errors.Join(err, h.Close())
 	}
 	h.blobQueue = blobTriggerQueueName(h.hostID)
 	for _, f := range a.Functions {
@@ -166,8 +165,7 @@ func New(cfg Config) (*Host, error) {
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		h.recorder.close()
-		return nil, fmt.Errorf("funchost: listen on %s: %w", addr, err)
+		return nil, errors.Join(fmt.Errorf("funchost: listen on %s: %w", addr, err), h.Close())
 	}
 	h.httpLn = ln
 	h.httpURL = "http://" + ln.Addr().String()
@@ -190,10 +188,15 @@ func (h *Host) HostID() string { return h.hostID }
 // Close releases what New reserved, for a Host that is not run.
 func (h *Host) Close() error {
 	var errs []error
-	if err := h.httpLn.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
-		errs = append(errs, err)
+	if h.httpLn != nil {
+		if err := h.httpLn.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, err)
+		}
 	}
 	errs = append(errs, h.recorder.close())
+	for _, sa := range h.storage {
+		sa.acct.Close()
+	}
 	return errors.Join(errs...)
 }
 

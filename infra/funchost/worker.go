@@ -271,7 +271,10 @@ func (in *instance) awaitReady(ctx context.Context, p *process) error {
 	url := fmt.Sprintf("http://127.0.0.1:%d/", p.port)
 	client := &http.Client{Timeout: 2 * time.Second}
 	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return fmt.Errorf("funchost: ping request: %w", err)
+		}
 		resp, err := client.Do(req)
 		if err == nil {
 			drain(resp.Body)
@@ -297,7 +300,9 @@ func (in *instance) kill(p *process, why string) {
 		p.killedBy = why
 	}
 	p.mu.Unlock()
-	_ = syscall.Kill(-p.pid, syscall.SIGKILL) // the group may already be gone
+	if err := syscall.Kill(-p.pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+		in.log.Warn("could not kill handler", "pid", p.pid, "err", err)
+	}
 }
 
 // restart kills the current process if it is still p; supervise starts a
@@ -323,8 +328,8 @@ func (in *instance) stopProcess(p *process) {
 	p.mu.Lock()
 	p.killedBy = "host stopping"
 	p.mu.Unlock()
-	if err := syscall.Kill(-p.pid, syscall.SIGTERM); err != nil {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	if err := syscall.Kill(-p.pid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
+		in.log.Warn("could not signal handler", "pid", p.pid, "err", err)
 	}
 	select {
 	case <-p.exited:
@@ -546,7 +551,13 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	}
 }
 
+// drain reads what is left of a response body (up to 1 MiB, so that the
+// connection can be reused) and closes it. Errors are of no use here: the
+// body has been read or abandoned already.
 func drain(r io.ReadCloser) {
-	_, _ = io.Copy(io.Discard, io.LimitReader(r, 1<<20)) // best effort before reuse
-	_ = r.Close()
+	if _, err := io.Copy(io.Discard, io.LimitReader(r, 1<<20)); err != nil {
+		r.Close()
+		return
+	}
+	r.Close()
 }
