@@ -43,6 +43,16 @@ build: build-funnel
 package: build
 	$(FUNNEL) package -bin $(BIN) -out $(DIST)/apps -arch $(shell echo $(ARCHS) | tr ' ' ',')
 
+## run: the main job on a local Azurite: generate SF (default 1), split it into
+## CHUNKS blobs (100), run a job over each transport, check the answers. Only
+## this machine's architecture is built for it. Extra flags: RUN_FLAGS="--keep"
+SF        ?= 1
+CHUNKS    ?= 100
+RUN_FLAGS ?=
+run: ARCHS = $(ARCH)
+run: deps build package
+	$(FUNNEL) run --apps $(DIST)/apps/linux-$(ARCH) --sf $(SF) --chunks $(CHUNKS) $(RUN_FLAGS)
+
 ## vet: static checks
 vet:
 	$(GO) vet ./...

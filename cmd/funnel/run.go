@@ -48,7 +48,7 @@ func cmdRun(ctx context.Context, e env, args []string) error {
 	unitMB := fs.Int("unit-mb", job.DefaultUnitMB, fmt.Sprintf("work unit size in MiB (1..%d)", job.MaxUnitMB))
 	parallel := fs.Int("parallel", 8, "chunks uploaded at once")
 	keep := fs.Bool("keep", false, "keep the work folder (table, chunks, invocation records, stack log)")
-	workdir := fs.String("workdir", "", "work `folder` to use (default: a new temporary folder)")
+	workdir := fs.String("workdir", "", "work `folder` to use and keep (default: a new temporary folder, removed unless --keep)")
 	timeout := fs.Duration("timeout", 30*time.Minute, "give up on a job after this long")
 	verbose := fs.Bool("v", false, "copy the stack's log to stderr")
 	stk := addStackFlags(fs)
@@ -76,7 +76,7 @@ func cmdRun(ctx context.Context, e env, args []string) error {
 		return fmt.Errorf("run: %w", err)
 	}
 	defer func() {
-		if *keep {
+		if *keep || *workdir != "" { // a folder the user named is theirs
 			fmt.Fprintf(e.stderr, "run: work files kept in %s\n", dir)
 			return
 		}

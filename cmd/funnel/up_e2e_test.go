@@ -1,0 +1,113 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/funnelpipe/funnel/aggregate"
+	"github.com/funnelpipe/funnel/infra/localstack/localstacktest"
+	"github.com/funnelpipe/funnel/job"
+)
+
+// TestUpUploadSubmitDown drives the stack the way a user does: funnel up
+// as its own process, then upload, submit --wait, status and result through
+// the state file, and funnel down.
+func TestUpUploadSubmitDown(t *testing.T) {
+	apps := localstacktest.Apps(t)
+	root, err := localstacktest.ModuleRoot()
+	require.NoError(t, err)
+	dir := t.TempDir()
+	funnel := filepath.Join(dir, "funnel")
+	build := exec.Command("go", "build", "-o", funnel, "./cmd/funnel")
+	build.Dir = root
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	state := filepath.Join(dir, ".run", "up.json")
+	var upOut, upErr bytes.Buffer
+	up := exec.Command(funnel, "up", "--apps", apps, "--state", state, "--log-level", "warn", "--instances", "merge=2")
+	up.Stdout, up.Stderr = &upOut, &upErr
+	up.Dir = root // where Azurite is installed
+	require.NoError(t, up.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- up.Wait() }()
+	t.Cleanup(func() { _ = up.Process.Kill() })
+
+	// Wait for the state file: funnel up writes it once the stack is ready.
+	for {
+		if _, err := os.Stat(state); err == nil {
+			break
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("funnel up exited: %v\n%s\n%s", err, upOut.String(), upErr.String())
+		case <-ctx.Done():
+			t.Fatal("funnel up did not become ready")
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	st, err := readState(state)
+	require.NoError(t, err)
+	assert.Equal(t, up.Process.Pid, st.PID)
+	assert.Equal(t, map[string]int{"partition": 1, "aggregate": 1, "merge": 2}, st.Instances)
+
+	// Two chunk files.
+	rows := []string{"1|a|x|3|p|100.25|s|c|\n2|b|x|7|p|-0.45|s|c|\n", "3|c|x|3|p|9999.99|s|c|\nnot a row\n"}
+	var files []string
+	for i, r := range rows {
+		f := filepath.Join(dir, "customer."+string(rune('0'+i))+".csv")
+		require.NoError(t, os.WriteFile(f, []byte(r), 0o644))
+		files = append(files, f)
+	}
+	p, err := aggregate.Scan(ctx, strings.NewReader(strings.Join(rows, "")), "x", aggregate.DefaultLayout())
+	require.NoError(t, err)
+	want := aggregate.NewResult(p)
+
+	e, stdout, stderr := cliEnv(nil)
+	require.NoError(t, run(ctx, e, append([]string{"upload", "--state", state, "--container", "input", "--prefix", "c/"}, files...)), stderr.String())
+	assert.Contains(t, stdout.String(), "uploaded 2 files")
+
+	e, stdout, stderr = cliEnv(nil)
+	require.NoError(t, run(ctx, e, []string{"submit", "--state", state, "--transport", "queue", "--container", "input", "--prefix", "c/", "--id", "e2e-1", "--wait", "--interval", "50ms"}), stderr.String())
+	var table bytes.Buffer
+	require.NoError(t, want.WriteTable(&table))
+	assert.Contains(t, stdout.String(), table.String())
+	assert.Contains(t, stdout.String(), "rows accepted: 3, rejected: 1")
+
+	e, stdout, _ = cliEnv(nil)
+	require.NoError(t, run(ctx, e, []string{"status", "e2e-1", "--state", state, "--json"}))
+	var status job.Status
+	require.NoError(t, json.Unmarshal(stdout.Bytes(), &status))
+	assert.Equal(t, job.Done, status.State)
+	require.Len(t, status.Samples, 1)
+	assert.Equal(t, "c/customer.1.csv", status.Samples[0].File)
+
+	e, stdout, _ = cliEnv(nil)
+	require.NoError(t, run(ctx, e, []string{"result", "e2e-1", "--state", state, "--csv"}))
+	assert.Equal(t, "key,name,customers,mean,min,max,total\n3,CANADA,2,5050.12,100.25,9999.99,10100.24\n7,GERMANY,1,-0.45,-0.45,-0.45,-0.45\n", stdout.String())
+
+	e, stdout, _ = cliEnv(nil)
+	require.NoError(t, run(ctx, e, []string{"down", "--state", state}))
+	assert.Contains(t, stdout.String(), "stopped funnel up")
+	select {
+	case err := <-exited:
+		assert.NoError(t, err, "funnel up exits 0 after a down:\n%s", upErr.String())
+	case <-time.After(time.Minute):
+		t.Fatal("down returned but funnel up still runs")
+	}
+	assert.NoFileExists(t, state)
+	assert.Contains(t, upOut.String(), "job API      "+st.APIURL)
+	assert.Contains(t, upOut.String(), "storage      "+st.ConnectionString)
+}
