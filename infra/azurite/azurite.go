@@ -155,11 +155,15 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		stderr:   newTailBuffer(4096),
 	}
 	if s.location == "" {
-		dir, err := os.MkdirTemp("", "funnel-azurite-*")
+		sweepStaleTempDirs()
+		dir, err := os.MkdirTemp("", tempPattern)
 		if err != nil {
 			return nil, fmt.Errorf("azurite: data directory: %w", err)
 		}
 		s.location, s.tempDir = dir, true
+		if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+			return nil, errors.Join(fmt.Errorf("azurite: data directory: %w", err), s.removeTemp())
+		}
 	} else if err := os.MkdirAll(s.location, 0o755); err != nil {
 		return nil, fmt.Errorf("azurite: data directory: %w", err)
 	}
@@ -397,6 +401,38 @@ func (s *Server) removeTemp() error {
 		return fmt.Errorf("azurite: remove data directory: %w", err)
 	}
 	return nil
+}
+
+// Temporary data directories are named tempPattern and hold ownerFile, the
+// process ID of the program that started the emulator, so a later Start
+// can remove the directories of programs that died without Stop (a test
+// binary killed by a timeout).
+const (
+	tempPattern = "funnel-azurite-*"
+	ownerFile   = ".funnel-owner"
+)
+
+// sweepStaleTempDirs removes temporary data directories whose owner is no
+// longer running. It is best effort: a directory it cannot read or remove
+// is left for the next Start.
+func sweepStaleTempDirs() {
+	dirs, err := filepath.Glob(filepath.Join(os.TempDir(), tempPattern))
+	if err != nil {
+		return // the pattern is constant and valid
+	}
+	for _, dir := range dirs {
+		raw, err := os.ReadFile(filepath.Join(dir, ownerFile))
+		if err != nil {
+			continue // not ours, or being created
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+		if err != nil || pid <= 0 || pid == os.Getpid() || processAlive(pid) {
+			continue
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			continue // retried by the next Start
+		}
+	}
 }
 
 // entryPoint finds Azurite's node entry point (dist/src/azurite.js).

@@ -1,9 +1,12 @@
+//go:build unix
+
 package azurite_test
 
 import (
 	"context"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -215,4 +218,32 @@ func TestPortInUseIsReported(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "EADDRINUSE")
 	assert.NotErrorIs(t, err, context.DeadlineExceeded, "Azurite's exit is noticed, not waited out")
+}
+
+func TestStartSweepsDirectoriesOfDeadOwners(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Azurite; skipped under -short")
+	}
+	dead := exec.Command("true")
+	require.NoError(t, dead.Run())
+	deadPID := dead.Process.Pid
+
+	mk := func(owner int) string {
+		dir, err := os.MkdirTemp("", "funnel-azurite-*")
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = os.RemoveAll(dir) })
+		require.NoError(t, os.WriteFile(filepath.Join(dir, ".funnel-owner"), []byte(strconv.Itoa(owner)), 0o644))
+		return dir
+	}
+	stale := mk(deadPID)
+	live := mk(os.Getppid())
+	foreign, err := os.MkdirTemp("", "funnel-azurite-*") // no owner file
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = os.RemoveAll(foreign) })
+
+	s := startForTest(t, azurite.Options{})
+	assert.NoDirExists(t, stale, "the directory of a dead owner is removed")
+	assert.DirExists(t, live, "a live owner's directory is kept")
+	assert.DirExists(t, foreign, "a directory without an owner file is kept")
+	assert.FileExists(t, filepath.Join(s.Location(), ".funnel-owner"))
 }

@@ -20,3 +20,6 @@ func kill(pid int) error {
 	}
 	return p.Kill()
 }
+
+// processAlive cannot tell here, so stale directories are kept.
+func processAlive(int) bool { return true }
