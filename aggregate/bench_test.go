@@ -3,9 +3,9 @@ package aggregate
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"strconv"
 	"testing"
 )
 
@@ -16,21 +16,33 @@ func synthRows(size int) []byte {
 	const alnum = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789,. "
 	const words = "furiously regular accounts sleep quickly ironic deposits haggle carefully final packages "
 	segments := []string{"AUTOMOBILE", "BUILDING", "FURNITURE", "HOUSEHOLD", "MACHINERY"}
+	pad := func(b []byte, v, width int) []byte {
+		for w := width - 1; w > 0 && v < pow10(w); w-- {
+			b = append(b, '0')
+		}
+		return strconv.AppendInt(b, int64(v), 10)
+	}
 	b := make([]byte, 0, size+256)
 	for key := 1; len(b) < size; key++ {
 		nation := rng.IntN(NationCount)
-		b = fmt.Appendf(b, "%d|Customer#%09d|", key, key)
+		b = strconv.AppendInt(b, int64(key), 10)
+		b = append(b, "|Customer#"...)
+		b = append(pad(b, key, 9), '|')
 		for range 10 + rng.IntN(31) {
 			b = append(b, alnum[rng.IntN(len(alnum))])
 		}
+		b = append(strconv.AppendInt(append(b, '|'), int64(nation), 10), '|')
+		b = append(pad(b, nation+10, 2), '-')
+		b = append(pad(b, rng.IntN(900)+100, 3), '-')
+		b = append(pad(b, rng.IntN(900)+100, 3), '-')
+		b = append(pad(b, rng.IntN(9000)+1000, 4), '|')
 		cents := rng.IntN(1099999) - 99999
-		sign := ""
 		if cents < 0 {
-			sign, cents = "-", -cents
+			b, cents = append(b, '-'), -cents
 		}
-		b = fmt.Appendf(b, "|%d|%02d-%03d-%03d-%04d|%s%d.%02d|%s|", nation, nation+10,
-			rng.IntN(900)+100, rng.IntN(900)+100, rng.IntN(9000)+1000,
-			sign, cents/100, cents%100, segments[rng.IntN(len(segments))])
+		b = append(strconv.AppendInt(b, int64(cents/100), 10), '.')
+		b = append(pad(b, cents%100, 2), '|')
+		b = append(append(b, segments[rng.IntN(len(segments))]...), '|')
 		start := rng.IntN(len(words) - 1)
 		for n := 29 + rng.IntN(88); n > 0; {
 			chunk := words[start:min(len(words), start+n)]
@@ -41,6 +53,14 @@ func synthRows(size int) []byte {
 		b = append(b, "|\n"...)
 	}
 	return b
+}
+
+func pow10(n int) int {
+	p := 1
+	for range n {
+		p *= 10
+	}
+	return p
 }
 
 // BenchmarkScan measures the kernel (read from memory + parse + aggregate)

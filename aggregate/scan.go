@@ -78,6 +78,9 @@ func ScanRange(ctx context.Context, r io.Reader, rng Range, layout Layout) (*Par
 	if rng.Start < 0 || rng.End < rng.Start {
 		return nil, fmt.Errorf("%w: [%d, %d) of %q", ErrBadRange, rng.Start, rng.End, rng.File)
 	}
+	if rng.Start == rng.End {
+		return &Partial{}, nil
+	}
 	// A small range gets a small buffer; it grows if a line needs it.
 	size := readBufSize
 	if span := rng.End - rng.Start; span < readBufSize/2 {
@@ -92,9 +95,6 @@ func ScanRange(ctx context.Context, r io.Reader, rng Range, layout Layout) (*Par
 		buf:    make([]byte, size, size+bufSlack),
 		off:    max(0, rng.Start-1),
 		tail:   tailReadSize,
-	}
-	if rng.Start == rng.End {
-		return &s.p, nil
 	}
 	if err := s.run(ctx); err != nil {
 		return nil, err

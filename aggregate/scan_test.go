@@ -338,3 +338,18 @@ func TestScanStuckReader(t *testing.T) {
 type stuckReader struct{}
 
 func (stuckReader) Read([]byte) (int, error) { return 0, nil }
+
+func TestScanRangesAcrossLongLines(t *testing.T) {
+	// Lines of 3 MiB, valid and not, cut into 100 KiB units: most units
+	// start and end inside one line and own nothing; the merge is exact.
+	long := strings.Repeat("c", 3<<20)
+	in := []byte(row("1", "1") + "9|n|a|2|p|3.5|s|" + long + "|\n" + row("3", "3") + long + "\n" + row("4", "-4"))
+	whole := scanString(t, string(in), DefaultLayout())
+	require.EqualValues(t, 4, whole.Rows)
+	require.EqualValues(t, 1, whole.Rejected)
+	var cuts []int64
+	for c := int64(100 << 10); c < int64(len(in)); c += 100 << 10 {
+		cuts = append(cuts, c)
+	}
+	assert.Equal(t, whole, scanRanges(t, in, cuts, DefaultLayout(), identity))
+}
