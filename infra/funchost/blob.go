@@ -212,7 +212,10 @@ func (s *blobScanner) receiptName(blobName, etag string) string {
 // hosts of the same app: the receipt is created with If-None-Match: * and
 // completed under a lease. It reports whether it queued the blob.
 func (s *blobScanner) claim(ctx context.Context, name, etag, blobType string) (bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, 2*opTimeout)
+	// A claim runs to its end even when the host stops: stopping between
+	// queueing the message and completing the receipt would queue the
+	// version twice.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*opTimeout)
 	defer cancel()
 	rb := s.hostSA.blob.ServiceClient().NewContainerClient(hostsContainer).NewBlockBlobClient(s.receiptName(name, etag))
 

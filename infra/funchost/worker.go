@@ -169,7 +169,9 @@ func (in *instance) supervise(ctx context.Context, started chan<- error) {
 		}
 		in.account(p)
 		lived := time.Since(p.started)
+		p.mu.Lock()
 		reason := p.killedBy
+		p.mu.Unlock()
 		if reason == "" {
 			reason = fmt.Sprintf("exited: %v", p.waitErr)
 			in.log.Error("handler exited; restarting", "pid", p.pid, "err", p.waitErr, "lived", lived.Round(time.Millisecond))
