@@ -380,17 +380,15 @@ func trimSpaceTabAt(buf []byte, s, e int) (int, int) {
 // parseNation parses an unsigned decimal nation key (leading zeros allowed).
 // A non-empty reason means the field is invalid.
 func parseNation(b []byte) (int, string) {
-	switch len(b) {
-	case 0:
+	if n := uint(len(b)); n-1 < 2 {
+		// One or two digits, without a branch on which: with one, b[0]
+		// and b[n-1] are the same digit and its tens weight is 0.
+		d0, d1 := uint(b[0]-'0'), uint(b[n-1]-'0')
+		if v := d0*10*(n-1) + d1; d0 <= 9 && d1 <= 9 && v < NationCount {
+			return int(v), ""
+		}
+	} else if n == 0 {
 		return 0, reasonNationEmpty
-	case 1: // the usual cases first
-		if d := b[0] - '0'; d <= 9 {
-			return int(d), ""
-		}
-	case 2:
-		if d0, d1 := b[0]-'0', b[1]-'0'; d0 <= 9 && d1 <= 9 && d0*10+d1 < NationCount {
-			return int(d0*10 + d1), ""
-		}
 	}
 	v := 0
 	for _, c := range b {
