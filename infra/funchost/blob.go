@@ -62,7 +62,8 @@ func (h *Host) blobQueueOptions() queueOptions {
 		NewBatchThreshold:  mdp - batch,
 		MaxPollingInterval: defaultMaxPollingInterval,
 		MaxDequeueCount:    h.app.Host.Blobs.PoisonBlobThreshold,
-		Base64:             true,
+		// The host's queue clients all use the app's messageEncoding.
+		Base64: h.app.Host.Queues.Base64,
 	}
 }
 
@@ -280,7 +281,11 @@ func (s *blobScanner) claim(ctx context.Context, name, etag, blobType string) (b
 		return false, err
 	}
 	q := s.hostSA.queue.NewQueueClient(s.h.blobQueue)
-	if err := enqueue(ctx, q, base64.StdEncoding.EncodeToString(msg)); err != nil {
+	text := string(msg)
+	if s.h.app.Host.Queues.Base64 {
+		text = base64.StdEncoding.EncodeToString(msg)
+	}
+	if err := enqueue(ctx, q, text); err != nil {
 		return false, fmt.Errorf("queue blob trigger message: %w", err)
 	}
 	meta := map[string]*string{}

@@ -1,6 +1,7 @@
 package funchost
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -167,11 +168,17 @@ func TestQueueRetriesThenPoison(t *testing.T) {
 
 	env.send(env.work, "fail")
 	env.send(env.work, "fine")
+	// A message that is not base64 cannot be decoded: the extension moves
+	// it to the poison queue at once, as it is, without an invocation.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	require.NoError(t, enqueue(ctx, env.queue(env.work), "plain text, not base64!"))
 	want := base64.StdEncoding.EncodeToString([]byte("fail"))
 	eventually(t, waitLong, func() bool {
 		m := env.messages(env.work + "-poison")
-		return len(m) == 1 && m[0] == want
-	}, "the failing message in %s-poison", env.work)
+		return len(m) == 2
+	}, "two messages in %s-poison", env.work)
+	assert.ElementsMatch(t, []string{want, "plain text, not base64!"}, env.messages(env.work+"-poison"))
 	recs := appRecords(t, rec)
 	// maxDequeueCount is 3: three tries, DequeueCount 1, 2, 3.
 	var counts []int64
@@ -182,6 +189,7 @@ func TestQueueRetriesThenPoison(t *testing.T) {
 	}
 	assert.Equal(t, []int64{1, 2, 3}, counts)
 	assert.Equal(t, 1, countRecords(recs, "Work", handlertest.EventOK, "fine"))
+	assert.Len(t, recs, 3*2+2, "no invocation for the undecodable message")
 	eventually(t, waitLong, func() bool { return env.approxCount(env.work) == 0 }, "the work queue to empty")
 
 	// The successful message's outputs: a queue message (base64, as the
@@ -198,7 +206,7 @@ func TestQueueRetriesThenPoison(t *testing.T) {
 	assert.Equal(t, "fine", string(b))
 
 	sum := r.h.Summary()
-	assert.Equal(t, 1, sum.Poisoned[env.work])
+	assert.Equal(t, 2, sum.Poisoned[env.work])
 	assert.Equal(t, 3, sum.Functions["Work"].Failures)
 	assert.Equal(t, 1, sum.Functions["Work"].Successes)
 }
@@ -568,4 +576,26 @@ func TestForwardedHTTPRequest(t *testing.T) {
 	assert.Equal(t, `"raw body"`, string(c[0].Body))
 	assert.Equal(t, []string{"text/plain"}, c[0].Headers["Content-Type"])
 	assert.NotEmpty(t, c[0].Headers["X-Azure-Functions-Invocationid"])
+}
+
+func TestMessageEncodingNone(t *testing.T) {
+	env := newTestEnv(t)
+	dir, capFile, s := captureApp(t, map[string]any{
+		"Q": map[string]any{"Outputs": map[string]any{"many": []string{"out one"}}},
+	})
+	editJSON(t, filepath.Join(dir, "host.json"), func(m map[string]any) {
+		m["extensions"].(map[string]any)["queues"].(map[string]any)["messageEncoding"] = "none"
+	})
+	for k, v := range env.settings() {
+		s[k] = v
+	}
+	startHost(t, Config{AppDir: dir, Settings: s})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	require.NoError(t, enqueue(ctx, env.queue(env.capture), "plain {text}"))
+	eventually(t, waitLong, func() bool { return len(env.messages(env.out)) == 1 }, "the output message")
+	assert.Equal(t, []string{"out one"}, env.messages(env.out), "outputs are written as they are")
+	var inv struct{ Data map[string]json.RawMessage }
+	require.NoError(t, json.Unmarshal(readCaptured(t, capFile)[0].Body, &inv))
+	assert.Equal(t, `"\"plain {text}\""`, string(inv.Data["item"]))
 }
