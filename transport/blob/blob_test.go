@@ -30,6 +30,7 @@ func TestMain(m *testing.M) { azuritetest.Main(m) }
 // receipts) with its name and content.
 type harness struct {
 	acct *account.Account
+	reg  *prometheus.Registry
 	tr   *blob.Transport
 	mu   sync.Mutex
 	seen map[string]azcore.ETag // container/name → ETag delivered
@@ -37,7 +38,8 @@ type harness struct {
 
 func newHarness(_ context.Context, tb testing.TB) (transporttest.Harness, error) {
 	conn := azuritetest.ForTest(tb)
-	acct, err := account.Open(account.Config{ConnectionString: conn}, account.Options{Registerer: prometheus.NewRegistry()})
+	reg := prometheus.NewRegistry()
+	acct, err := account.Open(account.Config{ConnectionString: conn}, account.Options{Registerer: reg})
 	if err != nil {
 		return nil, err
 	}
@@ -45,7 +47,7 @@ func newHarness(_ context.Context, tb testing.TB) (transporttest.Harness, error)
 	if err != nil {
 		return nil, err
 	}
-	return &harness{acct: acct, tr: tr, seen: map[string]azcore.ETag{}}, nil
+	return &harness{acct: acct, reg: reg, tr: tr, seen: map[string]azcore.ETag{}}, nil
 }
 
 func (h *harness) MakeTransport(context.Context) (transport.Transport, error) { return h.tr, nil }
@@ -119,6 +121,19 @@ func (h *harness) Receive(ctx context.Context, topic string) ([]transport.Delive
 func (h *harness) Refetch(d transport.Delivery) transport.Delivery {
 	d.Content = nil
 	return d
+}
+
+// StorageRequests counts every request of the harness's account.
+func (h *harness) StorageRequests() float64 {
+	usage, err := account.ReadUsage(h.reg)
+	if err != nil {
+		panic(err) // a registry of our own collectors always gathers
+	}
+	total := 0.0
+	for _, u := range usage {
+		total += u.Requests
+	}
+	return total
 }
 
 func (h *harness) Close() { h.acct.Close() }

@@ -30,12 +30,14 @@ func TestMain(m *testing.M) { azuritetest.Main(m) }
 // the base64 text, delete.
 type harness struct {
 	acct *account.Account
+	reg  *prometheus.Registry
 	tr   *queue.Transport
 }
 
 func newHarness(_ context.Context, tb testing.TB) (transporttest.Harness, error) {
 	conn := azuritetest.ForTest(tb)
-	acct, err := account.Open(account.Config{ConnectionString: conn}, account.Options{Registerer: prometheus.NewRegistry()})
+	reg := prometheus.NewRegistry()
+	acct, err := account.Open(account.Config{ConnectionString: conn}, account.Options{Registerer: reg})
 	if err != nil {
 		return nil, err
 	}
@@ -43,7 +45,7 @@ func newHarness(_ context.Context, tb testing.TB) (transporttest.Harness, error)
 	if err != nil {
 		return nil, err
 	}
-	return &harness{acct: acct, tr: tr}, nil
+	return &harness{acct: acct, reg: reg, tr: tr}, nil
 }
 
 func (h *harness) MakeTransport(context.Context) (transport.Transport, error) { return h.tr, nil }
@@ -96,7 +98,21 @@ func (h *harness) Receive(ctx context.Context, topic string) ([]transport.Delive
 }
 
 func (h *harness) Refetch(d transport.Delivery) transport.Delivery { return d }
-func (h *harness) Close()                                          { h.acct.Close() }
+
+// StorageRequests counts every request of the harness's account.
+func (h *harness) StorageRequests() float64 {
+	usage, err := account.ReadUsage(h.reg)
+	if err != nil {
+		panic(err) // a registry of our own collectors always gathers
+	}
+	total := 0.0
+	for _, u := range usage {
+		total += u.Requests
+	}
+	return total
+}
+
+func (h *harness) Close() { h.acct.Close() }
 
 func closedPortConnectionString() string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -192,7 +208,7 @@ func TestRoundTripThroughSend(t *testing.T) {
 	require.NoError(t, err)
 	tr, err := queue.New(acct, queue.Options{})
 	require.NoError(t, err)
-	h := &harness{acct: acct, tr: tr}
+	h := &harness{acct: acct, reg: reg, tr: tr}
 	ctx := context.Background()
 	topic := transporttest.Topic()
 	body := []byte(`{"job":"j","unit":3}`)

@@ -53,6 +53,14 @@ type Harness interface {
 	Close()
 }
 
+// RequestCounter is implemented by a Harness that can tell how many storage
+// requests its transports and its receiving have made so far; benchmarks
+// then report requests per message ("reqs/msg"), which, unlike time, does
+// not depend on the machine.
+type RequestCounter interface {
+	StorageRequests() float64
+}
+
 // HarnessMaker makes a Harness for one test or benchmark.
 type HarnessMaker func(ctx context.Context, tb testing.TB) (Harness, error)
 
@@ -489,6 +497,7 @@ func benchThroughput(b *testing.B, newHarness HarnessMaker, size int) {
 	payload := body(1, size)
 	const batch = 64
 	b.SetBytes(int64(size))
+	before := requestsSoFar(h)
 	b.ResetTimer()
 	start := time.Now()
 	for sent := 0; sent < b.N; {
@@ -518,6 +527,20 @@ func benchThroughput(b *testing.B, newHarness HarnessMaker, size int) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+	reportRequests(b, h, before)
+}
+
+func requestsSoFar(h Harness) float64 {
+	if c, ok := h.(RequestCounter); ok {
+		return c.StorageRequests()
+	}
+	return 0
+}
+
+func reportRequests(b *testing.B, h Harness, before float64) {
+	if _, ok := h.(RequestCounter); ok && b.N > 0 {
+		b.ReportMetric((requestsSoFar(h)-before)/float64(b.N), "reqs/msg")
+	}
 }
 
 // openAndDone opens and completes deliveries with up to 16 in flight, as a
@@ -551,6 +574,7 @@ func benchLatency(b *testing.B, newHarness HarnessMaker, size int) {
 	payload := body(2, size)
 	lat := make([]time.Duration, 0, b.N)
 	b.SetBytes(int64(size))
+	before := requestsSoFar(h)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		start := time.Now()
@@ -587,4 +611,5 @@ func benchLatency(b *testing.B, newHarness HarnessMaker, size int) {
 	if total > 0 {
 		b.ReportMetric(float64(len(lat))/total.Seconds(), "msgs/s")
 	}
+	reportRequests(b, h, before)
 }
