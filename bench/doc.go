@@ -19,10 +19,13 @@
 // scale factor, chunks, unit size, instances per app), the submit and result
 // times, one InvocationRecord per function invocation (function, instance,
 // start, duration, outcome, dequeue count, bytes in and out), storage
-// operation counters by service and REST operation, CPU seconds and peak RSS
-// per handler instance, whether the answer was exact, and the single-machine
-// baseline (the kernel over the same chunks read from local disk) and raw
-// download times.
+// operation counts by service and REST operation (StorageOpsFromUsage
+// converts transport/account's meters), CPU seconds and peak RSS per handler
+// instance (InstanceStatsFromProcessState after a handler exits,
+// ReadProcStats while it runs), whether the answer was exact, and the
+// single-machine baseline (the kernel over the same chunks read from local
+// disk) and raw download times. Emulated(arch) tells whether handlers of an
+// architecture run under emulation on this machine.
 //
 // # Money
 //
@@ -47,4 +50,14 @@
 // WriteReport writes results.json (every raw figure), report.md and plots,
 // each as SVG and PNG, into bench/results/<date>-<label>/; WriteIndex keeps
 // bench/results/README.md pointing at the newest report.
+//
+// # Scale model
+//
+// Model extrapolates per-unit figures measured from runs
+// (ModelInputsFromRuns) or documented defaults (DefaultModelInputs) to
+// 10–1,000 instances and 1–100 GB, bounded by the queue, account and
+// instance limits (DefaultModelLimits, with sources) and by the merge
+// stage's serial ceiling; see the comment above ModelLimits for the
+// formulas and ModelAssumptions for what it leaves out. "funnel
+// bench-model" prints it.
 package bench
