@@ -111,16 +111,51 @@ func stageRank(fn string) (int, bool) {
 // order (partition, aggregate, merge), then the others by name. An invalid
 // record is an error wrapping ErrBadMeasurement; no records give no stats.
 func Summarize(records []InvocationRecord) ([]StageStats, error) {
-	byFunc := map[string][]InvocationRecord{}
+	type acc struct {
+		s         StageStats
+		durations []float64
+		instances map[string]bool
+	}
+	byFunc := map[string]*acc{}
 	for i, r := range records {
 		if err := r.Validate(); err != nil {
 			return nil, fmt.Errorf("record %d: %w", i, err)
 		}
-		byFunc[r.Function] = append(byFunc[r.Function], r)
+		a := byFunc[r.Function]
+		if a == nil {
+			a = &acc{s: StageStats{Function: r.Function}, instances: map[string]bool{}}
+			byFunc[r.Function] = a
+		}
+		a.durations = append(a.durations, r.DurationMS)
+		a.instances[r.Instance] = true
+		s := &a.s
+		s.TotalMS += r.DurationMS
+		s.BytesIn += r.BytesIn
+		s.BytesOut += r.BytesOut
+		if r.Outcome == OutcomeFailure {
+			s.Failures++
+		}
+		if r.DequeueCount > 1 {
+			s.Redeliveries++
+		}
+		if s.First.IsZero() || r.Start.Before(s.First) {
+			s.First = r.Start
+		}
+		if end := r.End(); end.After(s.Last) {
+			s.Last = end
+		}
 	}
 	out := make([]StageStats, 0, len(byFunc))
-	for fn, rs := range byFunc {
-		out = append(out, summarizeFunction(fn, rs))
+	for _, a := range byFunc {
+		s := a.s
+		s.Invocations = len(a.durations)
+		s.Instances = len(a.instances)
+		slices.Sort(a.durations)
+		s.P50MS = Percentile(a.durations, 50)
+		s.P95MS = Percentile(a.durations, 95)
+		s.MaxMS = a.durations[len(a.durations)-1]
+		s.MeanMS = s.TotalMS / float64(s.Invocations)
+		out = append(out, s)
 	}
 	slices.SortFunc(out, func(a, b StageStats) int { return compareFunctions(a.Function, b.Function) })
 	return out, nil
@@ -138,38 +173,6 @@ func compareFunctions(a, b string) int {
 		return 1
 	}
 	return cmp.Or(cmp.Compare(ra, rb), cmp.Compare(a, b))
-}
-
-func summarizeFunction(fn string, rs []InvocationRecord) StageStats {
-	s := StageStats{Function: fn, Invocations: len(rs)}
-	durations := make([]float64, 0, len(rs))
-	instances := map[string]bool{}
-	for _, r := range rs {
-		durations = append(durations, r.DurationMS)
-		s.TotalMS += r.DurationMS
-		s.BytesIn += r.BytesIn
-		s.BytesOut += r.BytesOut
-		instances[r.Instance] = true
-		if r.Outcome == OutcomeFailure {
-			s.Failures++
-		}
-		if r.DequeueCount > 1 {
-			s.Redeliveries++
-		}
-		if s.First.IsZero() || r.Start.Before(s.First) {
-			s.First = r.Start
-		}
-		if end := r.End(); end.After(s.Last) {
-			s.Last = end
-		}
-	}
-	s.Instances = len(instances)
-	slices.Sort(durations)
-	s.P50MS = Percentile(durations, 50)
-	s.P95MS = Percentile(durations, 95)
-	s.MaxMS = durations[len(durations)-1]
-	s.MeanMS = s.TotalMS / float64(len(rs))
-	return s
 }
 
 // Percentile returns the p-th percentile (0 < p <= 100) of sorted values by
@@ -194,24 +197,24 @@ type activityPeriod struct {
 // activityPeriods merges each instance's invocations into activity periods:
 // overlapping or touching invocations form one period.
 func activityPeriods(records []InvocationRecord) map[string][]activityPeriod {
-	byInstance := map[string][]InvocationRecord{}
+	type span struct{ start, end time.Time }
+	byInstance := map[string][]span{}
 	for _, r := range records {
-		byInstance[r.Instance] = append(byInstance[r.Instance], r)
+		byInstance[r.Instance] = append(byInstance[r.Instance], span{r.Start, r.End()})
 	}
 	out := make(map[string][]activityPeriod, len(byInstance))
-	for inst, rs := range byInstance {
-		slices.SortFunc(rs, func(a, b InvocationRecord) int { return a.Start.Compare(b.Start) })
+	for inst, spans := range byInstance {
+		slices.SortFunc(spans, func(a, b span) int { return a.start.Compare(b.start) })
 		var ps []activityPeriod
-		for _, r := range rs {
-			end := r.End()
-			if n := len(ps); n > 0 && !r.Start.After(ps[n-1].End) {
-				if end.After(ps[n-1].End) {
-					ps[n-1].End = end
+		for _, sp := range spans {
+			if n := len(ps); n > 0 && !sp.start.After(ps[n-1].End) {
+				if sp.end.After(ps[n-1].End) {
+					ps[n-1].End = sp.end
 				}
 				ps[n-1].Invocations++
 				continue
 			}
-			ps = append(ps, activityPeriod{Start: r.Start, End: end, Invocations: 1})
+			ps = append(ps, activityPeriod{Start: sp.start, End: sp.end, Invocations: 1})
 		}
 		out[inst] = ps
 	}
