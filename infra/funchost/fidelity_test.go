@@ -198,8 +198,8 @@ func TestQueueRetriesThenPoison(t *testing.T) {
 	out, err := base64.StdEncoding.DecodeString(env.messages(env.out)[0])
 	require.NoError(t, err)
 	assert.Equal(t, "done:fine", string(out))
-	names := env.blobNames(env.outCont)
-	require.Len(t, names, 1)
+	var names []string
+	eventually(t, waitLong, func() bool { names = env.blobNames(env.outCont); return len(names) == 1 }, "the blob output")
 	assert.Regexp(t, `^work/[0-9a-f-]{36}\.txt$`, names[0])
 	b, err := env.download(env.outCont, names[0])
 	require.NoError(t, err)
@@ -474,7 +474,9 @@ func TestOutputBindingsAndReturnValue(t *testing.T) {
 
 	env.upload(env.outCont, "ref-j1", []byte("reference"))
 	env.send(env.capture, `{"id":"j1"}`)
-	eventually(t, waitLong, func() bool { return len(env.messages(env.out)) == 2 }, "two queue output messages")
+	// An invocation is recorded once its outputs are written.
+	eventually(t, waitLong, func() bool { return len(r.h.Records()) == 1 }, "the queue-triggered invocation")
+	require.Equal(t, OutcomeSuccess, r.h.Records()[0].Outcome, r.h.Records()[0].Error)
 	var got []string
 	for _, m := range env.messages(env.out) {
 		b, err := base64.StdEncoding.DecodeString(m)
