@@ -143,6 +143,7 @@ func uploadFiles(ctx context.Context, client *azblob.Client, container string, i
 			progressbar.OptionSetWriter(bar),
 			progressbar.OptionSetDescription(fmt.Sprintf("uploading %d files", len(items))),
 			progressbar.OptionShowBytes(true),
+			progressbar.OptionUseIECUnits(true), // MiB, as the summary line
 			progressbar.OptionShowCount(),
 			progressbar.OptionSetWidth(30),
 			progressbar.OptionThrottle(100*time.Millisecond),
