@@ -411,7 +411,7 @@ func stripJSONComments(b []byte) []byte {
 var hostIgnored = map[string]bool{
 	"logging": false, "extensionbundle": false, "aggregator": true, "healthmonitor": true,
 	"watchdirectories": false, "watchfiles": false, "telemetrymode": false,
-	"configurationprofile": true, "singleton": true, "managedependency": true,
+	"configurationprofile": true, "singleton": true, "manageddependency": true,
 	"languageworker": true, "sendcanceledinvocationstoworker": true,
 }
 
