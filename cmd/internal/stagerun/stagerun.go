@@ -102,7 +102,8 @@ func Open(cfg Config, log *slog.Logger) (*Env, error) {
 // add the stage's functions, and serve until SIGTERM or SIGINT. It returns
 // the process exit code.
 func Main(app string, register func(*Env) error) int {
-	log := slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("app", app)
+	// The host logs a handler's stdout as information and its stderr as errors.
+	log := slog.New(slog.NewJSONHandler(os.Stdout, nil)).With("app", app)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, app, os.Getenv, log, register); err != nil {
