@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -52,6 +53,10 @@ func cmdUp(ctx context.Context, e env, args []string) error {
 	if old, err := readState(*state); err == nil && processAlive(old.PID, old.ProcStart) {
 		return fmt.Errorf("a stack is already running here (pid %d, job API %s); stop it with `funnel down` or use another --state", old.PID, old.APIURL)
 	}
+	// Closing the terminal stops the stack too, rather than orphaning the
+	// handlers (main already turns SIGINT and SIGTERM into ctx's end).
+	ctx, stopHUP := signal.NotifyContext(ctx, syscall.SIGHUP)
+	defer stopHUP()
 	opts.RecordsDir = *records
 	opts.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: lv}))
 

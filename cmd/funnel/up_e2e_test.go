@@ -7,7 +7,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -24,43 +26,15 @@ import (
 // the state file, and funnel down.
 func TestUpUploadSubmitDown(t *testing.T) {
 	apps := localstacktest.Apps(t)
-	root, err := localstacktest.ModuleRoot()
-	require.NoError(t, err)
-	dir := t.TempDir()
-	funnel := filepath.Join(dir, "funnel")
-	build := exec.Command("go", "build", "-o", funnel, "./cmd/funnel")
-	build.Dir = root
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "%s", out)
-
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
+	dir := t.TempDir()
 	state := filepath.Join(dir, ".run", "up.json")
-	var upOut, upErr bytes.Buffer
-	up := exec.Command(funnel, "up", "--apps", apps, "--state", state, "--log-level", "warn", "--instances", "merge=2")
-	up.Stdout, up.Stderr = &upOut, &upErr
-	up.Dir = root // where Azurite is installed
-	require.NoError(t, up.Start())
-	exited := make(chan error, 1)
-	go func() { exited <- up.Wait() }()
-	t.Cleanup(func() { _ = up.Process.Kill() })
-
-	// Wait for the state file: funnel up writes it once the stack is ready.
-	for {
-		if _, err := os.Stat(state); err == nil {
-			break
-		}
-		select {
-		case err := <-exited:
-			t.Fatalf("funnel up exited: %v\n%s\n%s", err, upOut.String(), upErr.String())
-		case <-ctx.Done():
-			t.Fatal("funnel up did not become ready")
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+	up := startUp(ctx, t, "--apps", apps, "--state", state, "--log-level", "warn", "--instances", "merge=2")
+	upOut, upErr, exited := up.stdout, up.stderr, up.exited
 	st, err := readState(state)
 	require.NoError(t, err)
-	assert.Equal(t, up.Process.Pid, st.PID)
+	assert.Equal(t, up.cmd.Process.Pid, st.PID)
 	assert.Equal(t, map[string]int{"partition": 1, "aggregate": 1, "merge": 2}, st.Instances)
 
 	// Two chunk files.
@@ -110,4 +84,91 @@ func TestUpUploadSubmitDown(t *testing.T) {
 	assert.NoFileExists(t, state)
 	assert.Contains(t, upOut.String(), "job API      "+st.APIURL)
 	assert.Contains(t, upOut.String(), "storage      "+st.ConnectionString)
+}
+
+// upProcess is a funnel up running as its own process.
+type upProcess struct {
+	cmd            *exec.Cmd
+	stdout, stderr *bytes.Buffer // read only after exited
+	exited         chan error
+}
+
+// startUp builds funnel, starts `funnel up args...` and returns once the
+// state file named by --state exists (the stack is ready).
+func startUp(ctx context.Context, t *testing.T, args ...string) *upProcess {
+	t.Helper()
+	root, err := localstacktest.ModuleRoot()
+	require.NoError(t, err)
+	funnel := filepath.Join(t.TempDir(), "funnel")
+	build := exec.CommandContext(ctx, "go", "build", "-o", funnel, "./cmd/funnel")
+	build.Dir = root
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	var state string
+	for i, a := range args {
+		if a == "--state" {
+			state = args[i+1]
+		}
+	}
+	require.NotEmpty(t, state, "startUp needs --state")
+
+	up := &upProcess{cmd: exec.Command(funnel, append([]string{"up"}, args...)...), stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}, exited: make(chan error, 1)}
+	up.cmd.Stdout, up.cmd.Stderr = up.stdout, up.stderr
+	up.cmd.Dir = root // where Azurite is installed
+	require.NoError(t, up.cmd.Start())
+	go func() { up.exited <- up.cmd.Wait() }()
+	t.Cleanup(func() { _ = up.cmd.Process.Kill() })
+	for {
+		if _, err := os.Stat(state); err == nil {
+			return up
+		}
+		select {
+		case err := <-up.exited:
+			t.Fatalf("funnel up exited: %v\n%s\n%s", err, up.stdout, up.stderr)
+		case <-ctx.Done():
+			t.Fatal("funnel up did not become ready")
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// TestUpStopsOnHangup: closing the terminal stops the stack cleanly.
+func TestUpStopsOnHangup(t *testing.T) {
+	apps := localstacktest.Apps(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	state := filepath.Join(t.TempDir(), "up.json")
+	up := startUp(ctx, t, "--apps", apps, "--state", state)
+	require.NoError(t, up.cmd.Process.Signal(syscall.SIGHUP))
+	select {
+	case err := <-up.exited:
+		require.NoError(t, err, "%s", up.stderr)
+	case <-ctx.Done():
+		t.Fatal("funnel up ignored SIGHUP")
+	}
+	assert.Contains(t, up.stderr.String(), "funnel up: stopped")
+	assert.NoFileExists(t, state)
+	assert.Empty(t, handlersUnder(t, apps), "handlers orphaned")
+}
+
+// handlersUnder returns the PIDs of live processes whose executable is in
+// dir.
+func handlersUnder(t *testing.T, dir string) []int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Skip("no /proc")
+	}
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		exe, _ := os.Readlink(filepath.Join("/proc", e.Name(), "exe"))
+		if strings.HasPrefix(exe, dir) && processAlive(pid, "") {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }
