@@ -224,7 +224,7 @@ func (in *instance) start(ctx context.Context) (*process, error) {
 	cmd.Env = env
 	// Own process group: a terminal's Ctrl-C reaches the host, which then
 	// stops the handlers in order.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = handlerProcAttr()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, fmt.Errorf("funchost: %w", err)
