@@ -43,10 +43,12 @@ type Timings struct {
 	FirstUnit time.Time `json:"first_unit,omitzero"`
 	LastUnit  time.Time `json:"last_unit,omitzero"`
 	Finished  time.Time `json:"finished,omitzero"`
-	// Seconds per stage: partition (submit to planned), aggregate (first
-	// unit start to last unit finish), merge (last unit finish to done), and
-	// the whole job so far.
+	// Seconds per stage: partition (submit to planned), dispatch (planned
+	// to the first unit's start: the trigger noticing the first message),
+	// aggregate (first unit start to last unit finish), merge (last unit
+	// finish to done), and the whole job so far.
 	PartitionSeconds float64 `json:"partition_seconds"`
+	DispatchSeconds  float64 `json:"dispatch_seconds"`
 	AggregateSeconds float64 `json:"aggregate_seconds"`
 	MergeSeconds     float64 `json:"merge_seconds"`
 	ElapsedSeconds   float64 `json:"elapsed_seconds"`
@@ -87,6 +89,9 @@ func ReadStatus(ctx context.Context, st Store, id string, now time.Time) (*Statu
 	s.Timings.FirstUnit, s.Timings.LastUnit = p.First, p.Last
 	if !p.First.IsZero() {
 		s.Timings.AggregateSeconds = p.Last.Sub(p.First).Seconds()
+		if !rec.Planned.IsZero() {
+			s.Timings.DispatchSeconds = max(0, p.First.Sub(rec.Planned).Seconds())
+		}
 	}
 	if rec.State == Done && !p.Last.IsZero() {
 		s.Timings.MergeSeconds = rec.Finished.Sub(p.Last).Seconds()

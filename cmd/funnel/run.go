@@ -399,11 +399,11 @@ func sameAnswer(got, want aggregate.Result) error {
 // counts.
 func writeRunSummary(w io.Writer, outcomes []runOutcome, hosts []funchost.Summary) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "TRANSPORT\tJOB\tSUBMIT→DONE\tPARTITION\tAGGREGATE\tMERGE\tUNITS\tROWS")
+	fmt.Fprintln(tw, "TRANSPORT\tJOB\tSUBMIT→DONE\tPARTITION\tDISPATCH\tAGGREGATE\tMERGE\tUNITS\tROWS")
 	for _, o := range outcomes {
 		t := o.Status.Timings
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\n", o.Transport, o.ID, o.Took.Round(time.Millisecond),
-			seconds(t.PartitionSeconds), seconds(t.AggregateSeconds), seconds(t.MergeSeconds), o.Status.Units.Planned, o.Status.Rows.Accepted)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\n", o.Transport, o.ID, o.Took.Round(time.Millisecond),
+			seconds(t.PartitionSeconds), seconds(t.DispatchSeconds), seconds(t.AggregateSeconds), seconds(t.MergeSeconds), o.Status.Units.Planned, o.Status.Rows.Accepted)
 	}
 	tw.Flush()
 	var parts []string

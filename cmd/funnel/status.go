@@ -102,8 +102,8 @@ func writeStatus(w io.Writer, st *job.Status) error {
 	tw.printf("units      %d planned, %d done, %d failed\n", st.Units.Planned, st.Units.Done, st.Units.Failed)
 	tw.printf("rows       %d accepted, %d rejected\n", st.Rows.Accepted, st.Rows.Rejected)
 	t := st.Timings
-	tw.printf("timings    elapsed %s; partition %s, aggregate %s, merge %s\n",
-		seconds(t.ElapsedSeconds), seconds(t.PartitionSeconds), seconds(t.AggregateSeconds), seconds(t.MergeSeconds))
+	tw.printf("timings    elapsed %s; partition %s, dispatch %s, aggregate %s, merge %s\n",
+		seconds(t.ElapsedSeconds), seconds(t.PartitionSeconds), seconds(t.DispatchSeconds), seconds(t.AggregateSeconds), seconds(t.MergeSeconds))
 	for _, s := range st.Samples {
 		tw.printf("rejected   %s@%d: %s: %q\n", s.File, s.Offset, s.Reason, s.Line)
 	}

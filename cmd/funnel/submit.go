@@ -141,8 +141,8 @@ func followJob(ctx context.Context, c *partition.Client, id string, interval tim
 // writeTimings prints one line: the job's size and where its time went.
 func writeTimings(w io.Writer, st *job.Status, took time.Duration) error {
 	t := st.Timings
-	_, err := fmt.Fprintf(w, "job %s (%s): %d rows in %d units of %d files; submit→done %s (job elapsed %s: partition %s, aggregate %s, merge %s)\n",
+	_, err := fmt.Fprintf(w, "job %s (%s): %d rows in %d units of %d files; submit→done %s (job elapsed %s: partition %s, dispatch %s, aggregate %s, merge %s)\n",
 		st.ID, st.Transport, st.Rows.Accepted, st.Units.Planned, st.Files, took.Round(time.Millisecond),
-		seconds(t.ElapsedSeconds), seconds(t.PartitionSeconds), seconds(t.AggregateSeconds), seconds(t.MergeSeconds))
+		seconds(t.ElapsedSeconds), seconds(t.PartitionSeconds), seconds(t.DispatchSeconds), seconds(t.AggregateSeconds), seconds(t.MergeSeconds))
 	return err
 }
