@@ -66,6 +66,46 @@ test: deps vet
 test-short:
 	$(GO) test -short ./...
 
+## bench-queue, bench-blob: benchmark one transport on a fresh local stack
+## per configuration and write a report to $(BENCH_OUT)/<date>-<transport>/;
+## bench: both transports and their comparison (<date>-comparison). The
+## sweeps, both transports each: bench-batch (1, 5, 10, 20, 50, 100, 250, 500
+## chunks), bench-scale (1, 2, 4 instances per app), bench-size (SF 1, 10, 40).
+## Variables: SF (10 for the benchmarks), CHUNKS (100), UNIT_MB (8),
+## INSTANCES (1), REPS (3), WARMUP (1), ARCH (this machine's; arm64 on an
+## amd64 machine runs under qemu-aarch64-static, timings marked emulated),
+## BENCH_OUT (bench/results), BENCH_FLAGS (more `funnel bench` flags, e.g.
+## --note "..."). Generated data is cached in ~/.cache/funnel/bench.
+BENCH_SF    = $(if $(filter file,$(origin SF)),10,$(SF))
+UNIT_MB     ?= 8
+INSTANCES   ?= 1
+REPS        ?= 3
+WARMUP      ?= 1
+BENCH_OUT   ?= bench/results
+BENCH_FLAGS ?=
+BENCH       = $(FUNNEL) bench --unit-mb $(UNIT_MB) --reps $(REPS) --warmup $(WARMUP) --arch $(ARCH) --out $(BENCH_OUT) $(BENCH_FLAGS)
+
+.PHONY: bench-batch bench-scale bench-size
+bench bench-queue bench-blob bench-batch bench-scale bench-size: ARCHS = $(ARCH)
+
+bench-queue: deps build package
+	$(BENCH) --transport queue --sf $(BENCH_SF) --chunks $(CHUNKS) --instances $(INSTANCES)
+
+bench-blob: deps build package
+	$(BENCH) --transport blob --sf $(BENCH_SF) --chunks $(CHUNKS) --instances $(INSTANCES)
+
+bench: deps build package
+	$(BENCH) --transport both --sf $(BENCH_SF) --chunks $(CHUNKS) --instances $(INSTANCES)
+
+bench-batch: deps build package
+	$(BENCH) --transport both --sweep batch --sf $(BENCH_SF) --instances $(INSTANCES)
+
+bench-scale: deps build package
+	$(BENCH) --transport both --sweep scale --sf $(BENCH_SF) --chunks $(CHUNKS)
+
+bench-size: deps build package
+	$(BENCH) --transport both --sweep size --chunks $(CHUNKS) --instances $(INSTANCES)
+
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 

@@ -5,7 +5,8 @@ func commands() map[string]command {
 	return map[string]command{
 		"package":     {short: "assemble deployable app folders and zips from built handlers", run: cmdPackage},
 		"gen":         {short: "write the TPC-H customer table, byte-identical to dbgen", run: cmdGen},
-		"bench-model": {short: "print the scale model: time and cost at 10-1000 instances and 1-100 GB", run: cmdBenchModel},
+		"bench":       {short: "benchmark the transports on a local stack and write a report (--model: the scale model)", run: cmdBench},
+		"bench-model": {short: "same as bench --model: time and cost at 10-1000 instances and 1-100 GB", run: cmdBenchModel},
 		"up":          {short: "run the local stack (Azurite and the three apps) in the foreground", run: cmdUp},
 		"down":        {short: "stop the stack a `funnel up` in this directory runs", run: cmdDown},
 		"upload":      {short: "upload files to a blob container, in parallel", run: cmdUpload},

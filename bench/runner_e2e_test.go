@@ -1,0 +1,103 @@
+package bench
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/funnelpipe/funnel/infra/localstack/localstacktest"
+)
+
+func TestMain(m *testing.M) { localstacktest.Main(m) }
+
+// testLog passes progress lines to t.Log.
+type testLog struct{ t *testing.T }
+
+func (w testLog) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
+
+// TestRunBenchmarkEndToEnd runs the whole benchmark, small: both
+// transports on a real Azurite with the real handlers, one repetition
+// each, and checks the report it writes.
+func TestRunBenchmarkEndToEnd(t *testing.T) {
+	apps := localstacktest.Apps(t) // skips under -short
+	out := t.TempDir()
+	work := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	o := RunnerOptions{
+		Transports: []string{TransportQueue, TransportBlob}, ScaleFactors: []float64{0.01}, Chunks: []int{2}, Instances: []int{1},
+		Reps: 1, WarmUps: 0, AppsDir: apps, CacheDir: t.TempDir(), OutDir: out, WorkDir: work,
+		Timeout: 2 * time.Minute, Notes: []string{"end-to-end test"}, Progress: testLog{t},
+		RepoDir: filepath.Join("..", "."),
+	}
+	res, err := RunBenchmark(ctx, o)
+	require.NoError(t, err)
+	assert.Equal(t, filepath.Join(out, time.Now().UTC().Format(time.DateOnly)+"-comparison"), res.Dir)
+	assert.Zero(t, res.Invalid)
+	assert.Empty(t, res.Aborted)
+
+	for _, f := range []string{ResultsFile, MarkdownFile, "e2e_vs_chunks.svg", "e2e_vs_chunks.png"} {
+		st, err := os.Stat(filepath.Join(res.Dir, f))
+		require.NoError(t, err, f)
+		assert.Positive(t, st.Size(), f)
+	}
+	index, err := os.ReadFile(filepath.Join(out, IndexFile))
+	require.NoError(t, err)
+	assert.Contains(t, string(index), filepath.Base(res.Dir))
+
+	rep, err := ReadReport(filepath.Join(res.Dir, ResultsFile))
+	require.NoError(t, err)
+	require.Len(t, rep.Runs, 2)
+	assert.Contains(t, rep.Notes, "end-to-end test")
+	for _, r := range rep.Runs {
+		c := r.Config
+		assert.True(t, r.Correct, "%s: %s", c, r.Mismatch)
+		assert.Equal(t, runtime.GOARCH, c.Arch)
+		assert.False(t, c.Emulated)
+		assert.Equal(t, int64(1500), r.InputRows)
+		assert.Positive(t, r.EndToEndSeconds)
+		assert.Positive(t, r.BaselineSeconds)
+		assert.Positive(t, r.RawDownloadSeconds)
+		// 1 plan, and 2 units (one per chunk) aggregated and merged.
+		for fn, n := range map[string]int{"partition": 1, "aggregate": 2, "merge": 2} {
+			s, ok := stageOfRun(r, fn)
+			require.True(t, ok, "%s: no %s invocations", c, fn)
+			assert.GreaterOrEqual(t, s.Invocations, n, "%s %s", c, fn)
+		}
+		require.Len(t, r.Instances, 3, "one per app")
+		for _, in := range r.Instances {
+			assert.Positive(t, in.PeakRSSBytes, in.Instance)
+		}
+		assert.Positive(t, r.CPUSeconds)
+		ops := map[string]int64{}
+		for _, op := range r.StorageOps {
+			ops[op.Operation] += op.Count
+		}
+		assert.GreaterOrEqual(t, ops["GetBlob"], int64(2), "%s: the aggregate reads both chunks", c)
+		if c.Transport == TransportQueue {
+			assert.GreaterOrEqual(t, ops["PutMessage"], int64(4), "%s: units and partials are queue messages", c)
+		} else {
+			assert.GreaterOrEqual(t, ops["PutBlob"]+ops["PutBlockList"], int64(4), "%s: units and partials are blobs", c)
+		}
+		assert.Positive(t, r.Cost.Flex.Total)
+	}
+	// The stack log of each configuration is kept in the work folder.
+	logs, err := filepath.Glob(filepath.Join(work, "*", "stack.log"))
+	require.NoError(t, err)
+	assert.Len(t, logs, 2)
+}
+
+func stageOfRun(r Run, fn string) (StageStats, bool) {
+	for _, s := range r.Stages {
+		if s.Function == fn {
+			return s, true
+		}
+	}
+	return StageStats{}, false
+}

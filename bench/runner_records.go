@@ -1,0 +1,146 @@
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	agg "github.com/funnelpipe/funnel/aggregate"
+	"github.com/funnelpipe/funnel/infra/funchost"
+)
+
+// ErrWrongAnswer marks a job result that differs from the exact answer.
+var ErrWrongAnswer = errors.New("bench: wrong answer")
+
+// stageFunctions maps each pipeline function to the stage it plays, for
+// either transport; other functions (the job API's reads, the poison
+// handlers) keep their own names in the report.
+var stageFunctions = map[string]string{
+	"Jobs":          "partition",
+	"UnitsQueue":    "aggregate",
+	"UnitsBlob":     "aggregate",
+	"PartialsQueue": "merge",
+	"PartialsBlob":  "merge",
+}
+
+// stageOf is the name a function's invocations are reported under.
+func stageOf(function string) string {
+	if s, ok := stageFunctions[function]; ok {
+		return s
+	}
+	return function
+}
+
+// appRecords is one app's invocation records, as its host kept them.
+type appRecords struct {
+	App     string
+	Records []funchost.Record
+}
+
+// windowRecords converts the invocations that started in [from, to] into
+// InvocationRecords, named by stage and by instance "<app>/<index>", in
+// start order. Invocations of other jobs cannot fall in the window: the
+// runner runs one job at a time and waits for it to settle.
+func windowRecords(apps []appRecords, from, to time.Time) []InvocationRecord {
+	var out []InvocationRecord
+	for _, a := range apps {
+		for _, r := range a.Records {
+			if r.Start.Before(from) || r.Start.After(to) {
+				continue
+			}
+			outcome := OutcomeSuccess
+			if r.Outcome != funchost.OutcomeSuccess {
+				outcome = OutcomeFailure // failure or timeout: billed alike
+			}
+			out = append(out, InvocationRecord{
+				Function:     stageOf(r.Function),
+				Instance:     instanceKey(a.App, r.Instance),
+				Start:        r.Start,
+				DurationMS:   r.DurationMS,
+				Outcome:      outcome,
+				DequeueCount: int(max(r.DequeueCount, 0)),
+				BytesIn:      max(r.BytesIn, 0),
+				BytesOut:     max(r.BytesOut, 0),
+			})
+		}
+	}
+	slices.SortStableFunc(out, func(a, b InvocationRecord) int { return a.Start.Compare(b.Start) })
+	return out
+}
+
+// apportionReads adds bytes, what a stage's processes read from blob
+// storage during a run, to the BytesIn of the stage's successful
+// invocations in equal shares (the first ones take the remainder). The
+// host sees only an invocation's trigger payload, while an aggregate
+// invocation reads its byte range of the input itself; this puts the
+// bytes it read, on average, where the scale model looks for them.
+func apportionReads(recs []InvocationRecord, stage string, bytes int64) {
+	if bytes <= 0 {
+		return
+	}
+	var idx []int
+	for i, r := range recs {
+		if r.Function == stage && r.Outcome == OutcomeSuccess {
+			idx = append(idx, i)
+		}
+	}
+	if len(idx) == 0 {
+		return
+	}
+	share, rest := bytes/int64(len(idx)), bytes%int64(len(idx))
+	for k, i := range idx {
+		recs[i].BytesIn += share
+		if int64(k) < rest {
+			recs[i].BytesIn++
+		}
+	}
+}
+
+// verifyResult compares a job's answer with the exact one: the row counts
+// and every nation's count, sum, minimum, maximum and mean. (Rejected
+// samples name blobs on one side and files on the other, so only their
+// number is compared.) A difference is an error wrapping ErrWrongAnswer
+// that lists what differs.
+func verifyResult(got, want agg.Result) error {
+	var diffs []string
+	if got.Rows != want.Rows || got.Rejected != want.Rejected {
+		diffs = append(diffs, fmt.Sprintf("%d rows accepted and %d rejected, want %d and %d", got.Rows, got.Rejected, want.Rows, want.Rejected))
+	}
+	wantBy := map[int]agg.NationResult{}
+	for _, n := range want.Nations {
+		wantBy[n.Key] = n
+	}
+	seen := map[int]bool{}
+	for _, g := range got.Nations {
+		if seen[g.Key] {
+			diffs = append(diffs, fmt.Sprintf("nation %d appears twice", g.Key))
+			continue
+		}
+		seen[g.Key] = true
+		w, ok := wantBy[g.Key]
+		switch {
+		case !ok:
+			diffs = append(diffs, fmt.Sprintf("nation %d %s should not be there", g.Key, g.Name))
+		case g != w:
+			diffs = append(diffs, fmt.Sprintf("nation %d %s: count %d sum %s min %s max %s mean %s, want %d %s %s %s %s",
+				g.Key, g.Name, g.Count, g.SumCents, g.Min, g.Max, g.Mean, w.Count, w.SumCents, w.Min, w.Max, w.Mean))
+		}
+	}
+	for _, w := range want.Nations {
+		if !seen[w.Key] {
+			diffs = append(diffs, fmt.Sprintf("nation %d %s is missing", w.Key, w.Name))
+		}
+	}
+	if len(diffs) == 0 {
+		return nil
+	}
+	const show = 5
+	more := ""
+	if len(diffs) > show {
+		more = fmt.Sprintf(" (and %d more differences)", len(diffs)-show)
+		diffs = diffs[:show]
+	}
+	return fmt.Errorf("%w: %s%s", ErrWrongAnswer, strings.Join(diffs, "; "), more)
+}
