@@ -202,7 +202,7 @@ func (s *scanner) row(start, lim int, off int64) int {
 	for i := start; i < nl; i += 8 {
 		y := zeroBytes(binary.LittleEndian.Uint64(buf[i:]) ^ dm)
 		if rest := nl - i; rest < 8 {
-			y &= 1<<(8*rest) - 1
+			y &= 1<<(uint(8*rest)&63) - 1
 		}
 		for y != 0 {
 			p := i + bits.TrailingZeros64(y)>>3
@@ -435,20 +435,25 @@ func parseBalanceAt(buf []byte, s, e int) (int64, string) {
 	if k < 1 {
 		return parseBalance(buf[s:e])
 	}
+	// Shift counts are masked with 63 (they are all below 64) so that the
+	// compiler emits plain shifts.
 	w := binary.LittleEndian.Uint64(buf[ds:])
-	digits := w&(1<<(8*k)-1) | (w>>(8*(k+1)))&(1<<(8*f)-1)<<(8*k)
+	kb := uint(8*k) & 63
+	digits := w&(1<<kb-1) | (w>>((kb+8)&63))&(1<<(uint(8*f)&63)-1)<<kb
 	if f == 1 {
-		digits |= '0' << (8 * (k + 1))
+		digits |= '0' << ((kb + 8) & 63)
 	}
-	m := k + 2                              // digits of the value in cents, at most 8
-	digits |= 0x3030303030303030 << (8 * m) // pad with '0'
+	m := k + 2 // digits of the value in cents, at most 8
+	if m < 8 {
+		digits |= 0x3030303030303030 << (uint(8*m) & 63) // pad with '0'
+	}
 	if digits&0xf0f0f0f0f0f0f0f0 != 0x3030303030303030 ||
 		(digits+0x0606060606060606)&0xf0f0f0f0f0f0f0f0 != 0x3030303030303030 {
 		return parseBalance(buf[s:e]) // not all digits: let the slow path say why
 	}
 	// Digit values, most significant first in the lowest byte, moved up so
 	// the padding becomes leading zeros.
-	v := (digits - 0x3030303030303030) << (8 * (8 - m))
+	v := (digits - 0x3030303030303030) << (uint(8*(8-m)) & 63)
 	v = v*10 + v>>8
 	v = ((v&0x000000ff000000ff)*(100+1000000<<32) + (v>>16&0x000000ff000000ff)*(1+10000<<32)) >> 32
 	cents := int64(v)
