@@ -88,3 +88,26 @@ func BenchmarkScan(b *testing.B) {
 		b.ReportMetric(float64(len(data))*float64(b.N)/1e6/cpu, "MB/cpu-s")
 	}
 }
+
+// BenchmarkScanSF1 is BenchmarkScan on the real SF1 table (from
+// shared/testdata) repeated eight times, about 195 MB.
+func BenchmarkScanSF1(b *testing.B) {
+	table, _ := readSF1(b)
+	data := bytes.Repeat(table, 8)
+	ctx := context.Background()
+	b.SetBytes(int64(len(data)))
+	runtime.GC()
+	cpu0 := cpuTime(b)
+	for b.Loop() {
+		p, err := Scan(ctx, bytes.NewReader(data), "sf1x8", DefaultLayout())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if p.Rows != 8*150000 {
+			b.Fatalf("%d rows", p.Rows)
+		}
+	}
+	if cpu := (cpuTime(b) - cpu0).Seconds(); cpu > 0 {
+		b.ReportMetric(float64(len(data))*float64(b.N)/1e6/cpu, "MB/cpu-s")
+	}
+}
