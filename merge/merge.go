@@ -109,7 +109,8 @@ func (s *Stage) retry(ctx context.Context, m *job.PartialMsg, err error) error {
 // Poison fails the job of a message that ended in a poison queue after
 // every retry: topic is the topic the message was sent on (units or
 // partials) and medium the transport that carried it. The job's reason
-// names the unit and its last recorded error.
+// names the unit and its last recorded error; the message is then released
+// with the transport's Done.
 func (s *Stage) Poison(ctx context.Context, medium, topic string, d transport.Delivery) error {
 	in, ok := s.Transports[medium]
 	if !ok {
@@ -141,6 +142,12 @@ func (s *Stage) Poison(ctx context.Context, medium, topic string, d transport.De
 		return fmt.Errorf("merge: fail job %s: %w", id, err)
 	}
 	s.log().Warn("job failed", "job", id, "unit", unit, "reason", reason)
+	// The job holds the reason now; release what the transport keeps for
+	// the message (a blob transport's message blob, a queue overflow blob),
+	// as a stage does after applying a message, so nothing is left behind.
+	if err := in.Done(ctx, topic, msg); err != nil {
+		s.log().Warn("could not release poisoned message", "id", msg.ID, "err", err)
+	}
 	return nil
 }
 

@@ -176,6 +176,16 @@ func TestPoisonFailsTheJobWithTheLastError(t *testing.T) {
 	assert.Contains(t, st.Failure, "unit 0 failed in the aggregate stage")
 	assert.Contains(t, st.Failure, "storage on fire")
 	assert.Equal(t, 1, st.Units.Failed)
+	// The job has the reason: the poisoned message's body (a blob of the
+	// blob transport, a queue overflow blob) is released, not left behind.
+	assert.Zero(t, p.tr.Stored(stage.InTopic), "the poisoned unit's message is released")
+
+	// A redelivered poison message finds its body gone and changes nothing.
+	require.NoError(t, p.merge.Poison(ctx, "queue", merge.UnitsTopic, ds[0]))
+	again, err := p.part.Status(ctx, "poisoned")
+	require.NoError(t, err)
+	assert.Equal(t, st.Failure, again.Failure)
+	assert.Equal(t, 1, again.Units.Failed)
 }
 
 func TestParseMessageID(t *testing.T) {
