@@ -2,6 +2,8 @@ package job
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/funnelpipe/funnel/aggregate"
@@ -64,6 +66,20 @@ func UnitID(job string, i int) string { return fmt.Sprintf("%s/u/%06d", job, i) 
 
 // PartialID is the deterministic transport message ID of unit i's partial.
 func PartialID(job string, i int) string { return fmt.Sprintf("%s/p/%06d", job, i) }
+
+// ParseMessageID splits a unit or partial message ID (UnitID, PartialID)
+// into the job ID and unit index; ok is false for any other ID.
+func ParseMessageID(id string) (jobID string, unit int, ok bool) {
+	parts := strings.Split(id, "/")
+	if len(parts) != 3 || (parts[1] != "u" && parts[1] != "p") || parts[0] == "" {
+		return "", 0, false
+	}
+	n, err := strconv.Atoi(parts[2])
+	if err != nil || n < 0 {
+		return "", 0, false
+	}
+	return parts[0], n, true
+}
 
 // shardsFor picks how many merge shards a job of n units gets: enough that
 // concurrent merges rarely collide on one record, few enough that reading

@@ -23,8 +23,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/funnelpipe/funnel/job"
@@ -78,10 +76,10 @@ func (s *Stage) Handle(ctx context.Context, medium string, d transport.Delivery)
 	}
 	var m job.PartialMsg
 	if err := json.Unmarshal(msg.Body, &m); err != nil {
-		return fmt.Errorf("merge: message %s: bad partial: %w", msg.ID, err)
+		return s.unreadable(ctx, msg.ID, fmt.Errorf("merge: message %s: bad partial: %w", msg.ID, err))
 	}
 	if want := job.PartialID(m.Job, m.Index); msg.ID != want {
-		return fmt.Errorf("merge: message %s carries the partial of %s", msg.ID, want)
+		return s.unreadable(ctx, msg.ID, fmt.Errorf("merge: message %s carries the partial of %s", msg.ID, want))
 	}
 	out, err := job.Fold(ctx, s.Store, &m)
 	if err != nil {
@@ -96,6 +94,18 @@ func (s *Stage) Handle(ctx context.Context, medium string, d transport.Delivery)
 		s.log().Warn("could not release partial message", "id", msg.ID, "err", err)
 	}
 	return nil
+}
+
+// unreadable records err, the reason a message cannot be read, as the last
+// error of the unit its ID names (if it names one) and returns it: should
+// the message end in a poison queue, the job fails with this reason.
+func (s *Stage) unreadable(ctx context.Context, id string, err error) error {
+	if jobID, unit, ok := job.ParseMessageID(id); ok {
+		if rerr := job.RecordError(ctx, s.Store, jobID, unit, err.Error()); rerr != nil {
+			s.log().Warn("could not record unit error", "job", jobID, "unit", unit, "err", rerr)
+		}
+	}
+	return err
 }
 
 // retry records err as the unit's last error and returns it.
@@ -152,15 +162,7 @@ func (s *Stage) Poison(ctx context.Context, medium, topic string, d transport.De
 }
 
 // ParseMessageID splits a unit or partial message ID (job.UnitID,
-// job.PartialID) into the job ID and unit index.
+// job.PartialID) into the job ID and unit index: job.ParseMessageID.
 func ParseMessageID(id string) (jobID string, unit int, ok bool) {
-	parts := strings.Split(id, "/")
-	if len(parts) != 3 || (parts[1] != "u" && parts[1] != "p") || parts[0] == "" {
-		return "", 0, false
-	}
-	n, err := strconv.Atoi(parts[2])
-	if err != nil || n < 0 {
-		return "", 0, false
-	}
-	return parts[0], n, true
+	return job.ParseMessageID(id)
 }

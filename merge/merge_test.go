@@ -188,6 +188,29 @@ func TestPoisonFailsTheJobWithTheLastError(t *testing.T) {
 	assert.Equal(t, 1, again.Units.Failed)
 }
 
+// A partial message that cannot be read fails on every delivery; its error
+// must be recorded under the unit its ID names, so that the job fails with
+// this reason once the message is poisoned.
+func TestUnreadablePartialRecordsItsError(t *testing.T) {
+	ctx := context.Background()
+	p := newPipeline(files{})
+	require.NoError(t, p.tr.Send(ctx, merge.InTopic, transport.Message{ID: job.PartialID("j", 2), Body: []byte(`{"job":"j","index":"two"}`)}))
+	ds := p.tr.Take(merge.InTopic)
+	require.Len(t, ds, 1)
+	require.ErrorContains(t, p.merge.Handle(ctx, "queue", ds[0]), "bad partial")
+	last, err := job.LastError(ctx, p.store, "j", 2)
+	require.NoError(t, err)
+	assert.Contains(t, last, "bad partial")
+
+	// A partial whose body names another unit than its ID.
+	body := `{"job":"j","index":5,"count":6,"shards":1,"partial":{"rows":0,"rejected":0,"bytes":0,"nations":[]}}`
+	require.NoError(t, p.tr.Send(ctx, merge.InTopic, transport.Message{ID: job.PartialID("j", 4), Body: []byte(body)}))
+	require.ErrorContains(t, p.merge.Handle(ctx, "queue", p.tr.Take(merge.InTopic)[0]), "carries the partial of")
+	last, err = job.LastError(ctx, p.store, "j", 4)
+	require.NoError(t, err)
+	assert.Contains(t, last, "carries the partial of")
+}
+
 func TestParseMessageID(t *testing.T) {
 	for id, want := range map[string]struct {
 		job  string

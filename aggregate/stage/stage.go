@@ -90,10 +90,10 @@ func (s *Stage) Handle(ctx context.Context, medium string, d transport.Delivery)
 	}
 	var u job.WorkUnit
 	if err := json.Unmarshal(msg.Body, &u); err != nil {
-		return fmt.Errorf("aggregate: message %s: bad work unit: %w", msg.ID, err)
+		return s.unreadable(ctx, msg.ID, fmt.Errorf("aggregate: message %s: bad work unit: %w", msg.ID, err))
 	}
 	if err := checkUnit(&u); err != nil {
-		return fmt.Errorf("aggregate: message %s: %w", msg.ID, err)
+		return s.unreadable(ctx, msg.ID, fmt.Errorf("aggregate: message %s: %w", msg.ID, err))
 	}
 	err = s.run(ctx, &u)
 	switch {
@@ -110,6 +110,18 @@ func (s *Stage) Handle(ctx context.Context, medium string, d transport.Delivery)
 		s.log().Warn("could not release unit message", "id", msg.ID, "err", err)
 	}
 	return nil
+}
+
+// unreadable records err, the reason a message cannot be read, as the last
+// error of the unit its ID names (if it names one) and returns it: should
+// the message end in the poison queue, the job fails with this reason.
+func (s *Stage) unreadable(ctx context.Context, id string, err error) error {
+	if jobID, unit, ok := job.ParseMessageID(id); ok {
+		if rerr := job.RecordError(ctx, s.Store, jobID, unit, err.Error()); rerr != nil {
+			s.log().Warn("could not record unit error", "job", jobID, "unit", unit, "err", rerr)
+		}
+	}
+	return err
 }
 
 func checkUnit(u *job.WorkUnit) error {

@@ -19,6 +19,7 @@ import (
 	"github.com/funnelpipe/funnel/aggregate"
 	"github.com/funnelpipe/funnel/job"
 	"github.com/funnelpipe/funnel/transport"
+	"github.com/funnelpipe/funnel/transport/mem"
 )
 
 // memSource serves one blob from memory and counts range requests.
@@ -163,4 +164,37 @@ func TestCheckUnit(t *testing.T) {
 		mod(&u)
 		assert.Error(t, checkUnit(&u), name)
 	}
+}
+
+// A message that names a job unit but cannot be read as a work unit fails
+// on every delivery; its error must be recorded under that unit, so that
+// when it ends in the poison queue the job fails with this reason rather
+// than "no error was recorded".
+func TestUnreadableUnitRecordsItsError(t *testing.T) {
+	ctx := context.Background()
+	st := &job.MemStore{}
+	tr := mem.New()
+	s := &Stage{Store: st, Transports: map[string]transport.Transport{"queue": tr}, Log: slog.New(slog.DiscardHandler)}
+	for name, tc := range map[string]struct {
+		unit int
+		body string
+		want string
+	}{
+		"not a work unit": {3, `{"job":"j","index":"three"}`, "bad work unit"},
+		"invalid unit":    {4, `{"job":"j","index":4,"count":1}`, "out of range"},
+	} {
+		require.NoError(t, tr.Send(ctx, InTopic, transport.Message{ID: job.UnitID("j", tc.unit), Body: []byte(tc.body)}), name)
+		ds := tr.Take(InTopic)
+		require.Len(t, ds, 1)
+		err := s.Handle(ctx, "queue", ds[0])
+		require.ErrorContains(t, err, tc.want, name)
+		last, err := job.LastError(ctx, st, "j", tc.unit)
+		require.NoError(t, err)
+		assert.Contains(t, last, tc.want, "%s: the unit's recorded error", name)
+	}
+
+	// An ID that names no unit has nowhere to record its error.
+	require.NoError(t, tr.Send(ctx, InTopic, transport.Message{ID: "stray", Body: []byte(`{}`)}))
+	require.Error(t, s.Handle(ctx, "queue", tr.Take(InTopic)[0]))
+	assert.Len(t, st.Names(), 2, "only the two units' errors are stored: %v", st.Names())
 }
