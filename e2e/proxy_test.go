@@ -1,0 +1,258 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/funnelpipe/funnel/infra/azurite"
+)
+
+// storageProxy stands between a stack's apps and Azurite's blob service: a
+// reverse proxy that forwards every request unchanged (Shared Key
+// signatures do not cover the host, so they stay valid) except those a
+// test has asked it to hold or to fail. Holding a request is how a test
+// knows, without timing, that a handler is in the middle of an invocation.
+type storageProxy struct {
+	srv      *http.Server
+	endpoint string // the proxied blob endpoint, with the account path
+	rp       *httputil.ReverseProxy
+
+	mu      sync.Mutex
+	rules   []*proxyRule
+	closing chan struct{}
+	closed  bool
+	done    chan struct{} // closed when Serve returns
+}
+
+// A proxyRule applies to the requests match accepts: it holds the first one
+// (hold != nil), or fails every one with status and code.
+type proxyRule struct {
+	match  func(r *http.Request) bool
+	hold   *heldRequest
+	status int
+	code   string
+	hits   atomic.Int64
+}
+
+// heldRequest is one request a rule holds. The proxy closes Arrived when the
+// request is held and then waits for one value on release: true forwards
+// (or delivers) it, false drops the connection as if storage had vanished.
+type heldRequest struct {
+	// afterStorage holds the request once storage has answered it, before
+	// the answer goes back: the write has happened, the writer does not
+	// know yet.
+	afterStorage bool
+	Arrived      chan struct{}
+	release      chan bool
+	taken        atomic.Bool
+}
+
+// Release lets the held request go on (forward true) or drops it.
+func (h *heldRequest) Release(forward bool) {
+	select {
+	case h.release <- forward:
+	default: // already released, or the proxy closed
+	}
+}
+
+type ctxKey struct{}
+
+func startStorageProxy(t *testing.T, blobEndpoint string) *storageProxy {
+	t.Helper()
+	target, err := url.Parse(blobEndpoint)
+	if err != nil {
+		t.Fatalf("proxy target %q: %v", blobEndpoint, err)
+	}
+	base := &url.URL{Scheme: target.Scheme, Host: target.Host}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("proxy listen: %v", err)
+	}
+	p := &storageProxy{
+		endpoint: "http://" + ln.Addr().String() + target.Path,
+		closing:  make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	p.rp = &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(base) },
+		Transport: &http.Transport{
+			Proxy:               nil,
+			DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+			MaxIdleConns:        512,
+			MaxIdleConnsPerHost: 512,
+			IdleConnTimeout:     90 * time.Second,
+			DisableCompression:  true,
+		},
+		ModifyResponse: func(resp *http.Response) error {
+			h, _ := resp.Request.Context().Value(ctxKey{}).(*heldRequest)
+			if h == nil || !h.afterStorage {
+				return nil
+			}
+			if !p.wait(h) {
+				return errDropped
+			}
+			return nil
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			// The handler that sent the request is gone, or the test chose
+			// to drop it: cut the connection rather than answer.
+			panic(http.ErrAbortHandler)
+		},
+	}
+	p.srv = &http.Server{Handler: http.HandlerFunc(p.serve), ReadHeaderTimeout: 30 * time.Second}
+	go func() {
+		defer close(p.done)
+		if err := p.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("storage proxy: %v", err)
+		}
+	}()
+	return p
+}
+
+var errDropped = errors.New("dropped by the test")
+
+// connectionString is the development account's connection string with
+// the blob service behind the proxy and the queue service direct.
+func (p *storageProxy) connectionString(srv *azurite.Server) string {
+	return azurite.ConnectionString(p.endpoint, srv.QueueEndpoint(), srv.TableEndpoint())
+}
+
+// HoldFirst holds the first request match accepts, before it reaches
+// storage or (afterStorage) after storage has answered it.
+func (p *storageProxy) HoldFirst(match func(*http.Request) bool, afterStorage bool) *heldRequest {
+	h := &heldRequest{afterStorage: afterStorage, Arrived: make(chan struct{}), release: make(chan bool, 1)}
+	p.add(&proxyRule{match: match, hold: h})
+	return h
+}
+
+// FailEvery answers every request match accepts with an error of the
+// storage service, without forwarding it; the rule counts them.
+func (p *storageProxy) FailEvery(match func(*http.Request) bool, status int, code string) *proxyRule {
+	r := &proxyRule{match: match, status: status, code: code}
+	p.add(r)
+	return r
+}
+
+func (p *storageProxy) add(r *proxyRule) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.rules = append(p.rules, r)
+}
+
+func (p *storageProxy) serve(w http.ResponseWriter, r *http.Request) {
+	p.mu.Lock()
+	var rule *proxyRule
+	for _, ru := range p.rules {
+		if ru.match(r) && (ru.hold == nil || !ru.hold.taken.Load()) {
+			rule = ru
+			break
+		}
+	}
+	p.mu.Unlock()
+	if rule == nil {
+		p.rp.ServeHTTP(w, r)
+		return
+	}
+	rule.hits.Add(1)
+	if rule.hold == nil {
+		w.Header().Set("x-ms-error-code", rule.code)
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(rule.status)
+		fmt.Fprintf(w, `<?xml version="1.0" encoding="utf-8"?><Error><Code>%s</Code><Message>injected by the e2e storage proxy</Message></Error>`, rule.code)
+		return
+	}
+	h := rule.hold
+	if !h.taken.CompareAndSwap(false, true) {
+		p.rp.ServeHTTP(w, r) // another request won the hold
+		return
+	}
+	if h.afterStorage {
+		p.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, h)))
+		return
+	}
+	if !p.wait(h) {
+		panic(http.ErrAbortHandler)
+	}
+	p.rp.ServeHTTP(w, r)
+}
+
+// wait announces a held request and blocks until the test releases it or
+// the proxy closes; it reports whether to go on.
+func (p *storageProxy) wait(h *heldRequest) bool {
+	close(h.Arrived)
+	select {
+	case fwd := <-h.release:
+		return fwd
+	case <-p.closing:
+		return false
+	}
+}
+
+// Close drops every held request and stops the proxy.
+func (p *storageProxy) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	close(p.closing)
+	p.mu.Unlock()
+	err := p.srv.Close()
+	<-p.done
+	return err
+}
+
+// ReleaseAll drops whatever is still held, so that the hosts can stop.
+func (p *storageProxy) ReleaseAll() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, r := range p.rules {
+		if r.hold != nil {
+			r.hold.Release(false)
+		}
+	}
+}
+
+// Path matchers for the requests the pipeline makes. Blob paths are
+// /<account>/<container>/<blob>.
+
+// blobPath splits a request path into container and blob name ("" for a
+// container-level request).
+func blobPath(r *http.Request) (container, name string) {
+	parts := strings.SplitN(strings.TrimPrefix(r.URL.Path, "/"), "/", 3)
+	switch len(parts) {
+	case 3:
+		return parts[1], parts[2]
+	case 2:
+		return parts[1], ""
+	}
+	return "", ""
+}
+
+// inputRead matches the aggregate stage's range reads of the input blob
+// name in container (any blob of container when name is "").
+func inputRead(container, name string) func(*http.Request) bool {
+	return func(r *http.Request) bool {
+		c, n := blobPath(r)
+		return r.Method == http.MethodGet && c == container && n != "" && (name == "" || n == name)
+	}
+}
+
+// shardWrite matches merge's conditional writes of a job's shard records.
+func shardWrite(jobsContainer, jobID string) func(*http.Request) bool {
+	return func(r *http.Request) bool {
+		c, n := blobPath(r)
+		return r.Method == http.MethodPut && c == jobsContainer && strings.HasPrefix(n, "jobs/"+jobID+"/shard-")
+	}
+}
