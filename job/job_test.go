@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -296,4 +297,29 @@ func TestFoldRejectsBadMessages(t *testing.T) {
 		assert.Error(t, err)
 	}
 	assert.Empty(t, st.Names(), "a bad message writes nothing")
+}
+
+func TestAppliedAndRecordError(t *testing.T) {
+	st := &MemStore{}
+	newJob(t, st, "ap", 4)
+	ctx := context.Background()
+	_, err := Fold(ctx, st, msgFor("ap", 2, 4, shardsFor(4)))
+	require.NoError(t, err)
+	for unit, want := range map[int]bool{0: false, 2: true, 3: false, 99: false} {
+		got, err := Applied(ctx, st, "ap", unit)
+		require.NoError(t, err)
+		assert.Equal(t, want, got, "unit %d", unit)
+	}
+	_, err = Applied(ctx, st, "nope", 0)
+	assert.ErrorIs(t, err, transport.ErrNotFound)
+
+	require.NoError(t, RecordError(ctx, st, "ap", 1, "GET failed\n<?xml version=\"1.0\"?><Error>...</Error>"))
+	got, err := LastError(ctx, st, "ap", 1)
+	require.NoError(t, err)
+	assert.Equal(t, "GET failed …", got)
+	require.NoError(t, RecordError(ctx, st, "ap", 1, strings.Repeat("é", 2000)))
+	got, err = LastError(ctx, st, "ap", 1)
+	require.NoError(t, err)
+	assert.LessOrEqual(t, len(got), maxErrorText+len(" …"))
+	assert.True(t, utf8.ValidString(got))
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/funnelpipe/funnel/aggregate"
@@ -176,11 +177,47 @@ func Fail(ctx context.Context, st Store, id string, unit int, reason string, now
 	return err
 }
 
+// maxErrorText bounds a recorded unit error: storage errors can carry a
+// whole XML response, and the reason is shown in the job's status.
+const maxErrorText = 1000
+
 // RecordError keeps the last error of a failing unit, so that the job can
-// give the reason when the unit's message ends in the poison queue.
+// give the reason when the unit's message ends in the poison queue. Only the
+// error's first line is kept, cut to maxErrorText bytes.
 func RecordError(ctx context.Context, st Store, id string, unit int, msg string) error {
+	if i := strings.IndexByte(msg, '\n'); i >= 0 {
+		msg = strings.TrimSpace(msg[:i]) + " …"
+	}
+	if len(msg) > maxErrorText {
+		msg = strings.ToValidUTF8(msg[:maxErrorText], "") + " …"
+	}
 	_, err := st.Put(ctx, errorName(id, unit), []byte(msg), Cond{})
 	return err
+}
+
+// Applied reports whether unit has been folded into its job's merge state.
+// A job without a plan has applied nothing.
+func Applied(ctx context.Context, st Store, id string, unit int) (bool, error) {
+	rec, err := Get(ctx, st, id)
+	if err != nil {
+		return false, err
+	}
+	if rec.Plan == nil || unit < 0 || unit >= rec.Plan.Units {
+		return false, nil
+	}
+	data, _, err := st.Get(ctx, shardName(id, ShardOf(unit, rec.Plan.Shards)))
+	if errors.Is(err, transport.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	sh, err := decodeShard(data)
+	if err != nil {
+		return false, err
+	}
+	_, found := slices.BinarySearch(sh.Applied, unit)
+	return found, nil
 }
 
 // LastError returns the recorded last error of a unit, or "" if none.

@@ -136,6 +136,19 @@ func (s *Stage) Poison(ctx context.Context, medium, topic string, d transport.De
 	if !ok {
 		return fmt.Errorf("merge: poison message %q names no job unit", msg.ID)
 	}
+	// A stray copy of a unit that has been folded (a late duplicate that
+	// kept failing) must not fail a job whose answer is already complete.
+	applied, err := job.Applied(ctx, s.Store, id, unit)
+	if err != nil {
+		return fmt.Errorf("merge: poison unit %d of job %s: %w", unit, id, err)
+	}
+	if applied {
+		s.log().Info("poison message for a unit already merged", "job", id, "unit", unit)
+		if err := in.Done(ctx, topic, msg); err != nil {
+			s.log().Warn("could not release poisoned message", "id", msg.ID, "err", err)
+		}
+		return nil
+	}
 	last, err := job.LastError(ctx, s.Store, id, unit)
 	if err != nil {
 		return fmt.Errorf("merge: poison unit %d of job %s: %w", unit, id, err)

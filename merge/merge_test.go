@@ -132,6 +132,7 @@ func TestPipelineInMemoryIsExactUnderDuplicates(t *testing.T) {
 			id := fmt.Sprintf("dup%d", dup)
 			_, err := p.part.Submit(ctx, job.Spec{ID: id, Transport: "queue", Input: job.Input{Container: "input", Prefix: "c."}, UnitMB: 1})
 			require.NoError(t, err)
+			sent := p.tr.Deliveries(stage.InTopic)
 			deliver(t, p.tr, stage.InTopic, dup, func(d transport.Delivery) error { return p.agg.Handle(ctx, "queue", d) })
 			deliver(t, p.tr, merge.InTopic, dup, func(d transport.Delivery) error { return p.merge.Handle(ctx, "queue", d) })
 			st, err := p.part.Status(ctx, id)
@@ -142,6 +143,14 @@ func TestPipelineInMemoryIsExactUnderDuplicates(t *testing.T) {
 			assert.Equal(t, want.Rejected, st.Rows.Rejected)
 			assert.NotEmpty(t, st.Samples)
 			assert.Equal(t, 0, p.tr.Stored(stage.InTopic)+p.tr.Stored(merge.InTopic), "every message released")
+
+			// A stray copy of a merged unit that ends in a poison queue
+			// leaves the finished job alone.
+			require.NoError(t, p.merge.Poison(ctx, "queue", merge.UnitsTopic, sent[0]))
+			st, err = p.part.Status(ctx, id)
+			require.NoError(t, err)
+			assert.Equal(t, job.Done, st.State)
+			assert.Zero(t, st.Units.Failed)
 		})
 	}
 }
