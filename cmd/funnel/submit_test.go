@@ -157,7 +157,7 @@ func TestSubmitWaitPrintsTheResult(t *testing.T) {
 	assert.True(t, strings.HasPrefix(out, "j1\n"), out)
 	assert.Contains(t, out, f.table(t))
 	assert.Contains(t, out, "job j1 (queue): 3 rows in 2 units of 2 files; submit→done")
-	assert.Contains(t, out, "partition 0.10s, aggregate 0.50s, merge 0.20s")
+	assert.Contains(t, out, "partition 0.10s, dispatch 0.00s, aggregate 0.50s, merge 0.20s")
 	assert.Contains(t, stderr.String(), "units 1/2 done", "progress while it runs")
 	assert.Contains(t, stderr.String(), "units 2/2 done")
 
