@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -204,6 +205,11 @@ func (o RunnerOptions) methodNotes(loadStart, loadEnd string) []string {
 			"Raw download: every chunk blob from the same Azurite, %d at a time, bodies discarded. Both are measured right before each run.",
 			runtime.GOMAXPROCS(0), o.Parallel),
 	}
+	if slices.Contains(o.Transports, TransportBlob) {
+		notes = append(notes, "Blob-triggered functions run under the local host's stand-in for the Event Grid blob trigger, which lists the container every 100 ms while blobs arrive "+
+			"and keeps the real host's receipts (blob properties, leases, metadata) and internal dispatch queue; those requests are counted. "+
+			"In Azure, Event Grid would deliver the events instead of the listings, and is priced per event, which this report does not include.")
+	}
 	if loadStart != "" && loadEnd != "" {
 		notes = append(notes, fmt.Sprintf("Load average (1, 5, 15 min) on this %d-core machine: %s at the start, %s at the end.", runtime.NumCPU(), loadStart, loadEnd))
 	}
@@ -299,6 +305,7 @@ func (c *configRunner) run(ctx context.Context) (ms []Measurement, notes []strin
 	c.client = &partition.Client{BaseURL: c.stack.APIURL(), HTTP: &http.Client{Timeout: time.Minute}}
 	c.store = job.NewBlobStore(c.acct.Blob(), job.DefaultContainer)
 
+	load, _ := loadAverage("/proc")
 	var extras []runExtra
 	total := c.o.WarmUps + c.o.Reps
 	for i := range total {
@@ -336,15 +343,15 @@ func (c *configRunner) run(ctx context.Context) (ms []Measurement, notes []strin
 			extras = append(extras, x)
 		}
 	}
-	if n := c.configNote(extras); n != "" {
+	if n := c.configNote(extras, load); n != "" {
 		notes = append(notes, n)
 	}
 	return ms, notes, nil
 }
 
 // configNote describes who made the storage requests and how busy Azurite
-// was, per counted run.
-func (c *configRunner) configNote(xs []runExtra) string {
+// was, per counted run, and the machine's load when the runs began.
+func (c *configRunner) configNote(xs []runExtra, load string) string {
 	if len(xs) == 0 {
 		return ""
 	}
@@ -370,6 +377,9 @@ func (c *configRunner) configNote(xs []runExtra) string {
 	s := fmt.Sprintf("%s: storage requests per counted run by who made them: %s.", c.cfg, strings.Join(parts, ", "))
 	if azuriteRuns > 0 {
 		s += fmt.Sprintf(" Azurite used %s CPU-s per run.", sig(azurite/float64(azuriteRuns), 3))
+	}
+	if load != "" {
+		s += " Load average when its runs began: " + load + "."
 	}
 	return s
 }
