@@ -1,54 +1,28 @@
 package aggregate
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
-	"os"
-	"path/filepath"
+	"errors"
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	"github.com/ulikunitz/xz"
+
+	"github.com/funnelpipe/funnel/testing_data/sf1"
 )
 
-// sharedTestdata finds shared/testdata by walking up from the package
-// directory, or skips the test.
-func sharedTestdata(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	require.NoError(t, err)
-	for {
-		cand := filepath.Join(dir, "shared", "testdata")
-		if _, err := os.Stat(filepath.Join(cand, "customer_sf1.tbl.xz")); err == nil {
-			return cand
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("shared/testdata/customer_sf1.tbl.xz not found in any parent directory; skipping the SF1 check")
-		}
-		dir = parent
-	}
-}
-
 // readSF1 returns the decompressed SF1 customer table and its expected
-// result JSON.
+// result JSON, or skips the test when shared/testdata is not beside the
+// repository.
 func readSF1(t testing.TB) (table, expected []byte) {
 	t.Helper()
-	dir := sharedTestdata(t)
-	f, err := os.Open(filepath.Join(dir, "customer_sf1.tbl.xz"))
+	table, err := sf1.Table()
+	if errors.Is(err, sf1.ErrNotFound) {
+		t.Skip(err)
+	}
 	require.NoError(t, err)
-	defer f.Close()
-	// xz reads in small pieces: buffer the file.
-	zr, err := xz.NewReader(bufio.NewReaderSize(f, 1<<20))
-	require.NoError(t, err)
-	var buf bytes.Buffer
-	buf.Grow(25 << 20)
-	_, err = buf.ReadFrom(zr)
-	require.NoError(t, err)
-	table = buf.Bytes()
-	expected, err = os.ReadFile(filepath.Join(dir, "customer_sf1.expected.json"))
+	expected, err = sf1.ExpectedJSON()
 	require.NoError(t, err)
 	return table, expected
 }

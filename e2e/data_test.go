@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/csv"
@@ -20,56 +19,31 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/ulikunitz/xz"
 
 	"github.com/funnelpipe/funnel/aggregate"
 	"github.com/funnelpipe/funnel/job"
 	"github.com/funnelpipe/funnel/testing_data/chunk"
 	"github.com/funnelpipe/funnel/testing_data/dbgen"
+	sf1data "github.com/funnelpipe/funnel/testing_data/sf1"
 	"github.com/funnelpipe/funnel/transport/account"
 )
-
-// sf1Bytes is the size of the dbgen SF1 customer table (shared/testdata).
-const sf1Bytes = 24346144
-
-// sharedTestdata finds shared/testdata by walking up from the package
-// directory.
-func sharedTestdata(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	require.NoError(t, err)
-	for {
-		cand := filepath.Join(dir, "shared", "testdata")
-		if _, err := os.Stat(filepath.Join(cand, "customer_sf1.tbl.xz")); err == nil {
-			return cand
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("shared/testdata/customer_sf1.tbl.xz is in no parent directory of the package")
-		}
-		dir = parent
-	}
-}
 
 // sf1 decompresses the real dbgen SF1 table into dir and returns its path,
 // with the expected answer's JSON and its decoded form.
 func sf1(t *testing.T, dir string) (table string, expectedJSON []byte, expected *aggregate.Result) {
 	t.Helper()
-	td := sharedTestdata(t)
-	in, err := os.Open(filepath.Join(td, "customer_sf1.tbl.xz"))
-	require.NoError(t, err)
+	in, err := sf1data.Open()
+	require.NoError(t, err, "the end-to-end tests need shared/testdata beside the repository")
 	defer in.Close()
-	zr, err := xz.NewReader(bufio.NewReaderSize(in, 1<<20))
-	require.NoError(t, err)
 	table = filepath.Join(dir, "customer_sf1.tbl")
 	out, err := os.Create(table)
 	require.NoError(t, err)
-	n, err := io.Copy(out, zr)
+	n, err := io.Copy(out, in)
 	require.NoError(t, err)
 	require.NoError(t, out.Close())
-	require.EqualValues(t, sf1Bytes, n, "the testdata README gives the uncompressed size")
+	require.EqualValues(t, sf1data.Bytes, n, "the testdata README gives the uncompressed size")
 
-	expectedJSON, err = os.ReadFile(filepath.Join(td, "customer_sf1.expected.json"))
+	expectedJSON, err = sf1data.ExpectedJSON()
 	require.NoError(t, err)
 	expected = &aggregate.Result{}
 	dec := json.NewDecoder(bytes.NewReader(expectedJSON))

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/funnelpipe/funnel/job"
+	sf1data "github.com/funnelpipe/funnel/testing_data/sf1"
 )
 
 // TestSF1ExactOverBothTransports runs the flagship job on the real dbgen
@@ -34,7 +35,7 @@ func TestSF1ExactOverBothTransports(t *testing.T) {
 	for _, data := range files {
 		total += int64(len(data))
 	}
-	require.EqualValues(t, sf1Bytes, total, "the chunks hold the whole table")
+	require.EqualValues(t, sf1data.Bytes, total, "the chunks hold the whole table")
 
 	for _, medium := range job.Transports {
 		t.Run(medium, func(t *testing.T) {
@@ -56,7 +57,7 @@ func TestSF1ExactOverBothTransports(t *testing.T) {
 			assert.Equal(t, id, st.ID)
 			assert.Equal(t, medium, st.Transport)
 			assert.Equal(t, 100, st.Files)
-			assert.EqualValues(t, sf1Bytes, st.Bytes)
+			assert.EqualValues(t, sf1data.Bytes, st.Bytes)
 			checkDone(t, st, 100, want)
 			assert.EqualValues(t, 150000, st.Rows.Accepted)
 			assert.Zero(t, st.Rows.Rejected)

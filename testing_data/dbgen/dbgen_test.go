@@ -1,15 +1,12 @@
 package dbgen
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,67 +14,36 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/ulikunitz/xz"
+
+	"github.com/funnelpipe/funnel/testing_data/sf1"
 )
 
 // sharedGenerator builds the text pool once per test binary; it is
 // read-only, so tests and benchmarks may share it.
 var sharedGenerator = sync.OnceValue(NewGenerator)
 
-// referenceFile is the real dbgen 2.14.0 output at SF 1, kept beside the
-// repository in shared/testdata.
-const referenceFile = "shared/testdata/customer_sf1.tbl.xz"
-
-// findReference walks up from the package directory looking for
-// referenceFile and skips the test if it is nowhere to be found.
-func findReference(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	require.NoError(t, err)
-	for {
-		p := filepath.Join(dir, referenceFile)
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skipf("reference %s not found in any parent of the package directory; skipping the dbgen comparison", referenceFile)
-		}
-		dir = parent
-	}
-}
-
-// reference caches the decompressed reference table: decompressing takes a
-// few seconds, so it happens once per test binary.
+// reference caches the real dbgen 2.14.0 table at SF 1 (shared/testdata):
+// decompressing takes a few seconds, so it happens once per test binary.
 var reference struct {
 	sync.Once
 	data []byte
 	err  error
 }
 
+// readReference returns the reference table, or skips the test when
+// shared/testdata is not beside the repository.
 func readReference(t *testing.T) []byte {
 	t.Helper()
-	path := findReference(t)
 	// Build the text pool meanwhile: the two take about as long.
 	pool := make(chan *Generator)
 	go func() { pool <- sharedGenerator() }()
-	reference.Do(func() { reference.data, reference.err = decompress(path) })
+	reference.Do(func() { reference.data, reference.err = sf1.Table() })
 	<-pool
+	if errors.Is(reference.err, sf1.ErrNotFound) {
+		t.Skipf("%v; skipping the dbgen comparison", reference.err)
+	}
 	require.NoError(t, reference.err)
 	return reference.data
-}
-
-func decompress(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	r, err := xz.NewReader(bufio.NewReaderSize(f, 1<<20))
-	if err != nil {
-		return nil, err
-	}
-	return io.ReadAll(r)
 }
 
 var columnNames = []string{
