@@ -81,18 +81,12 @@ func ParseMessageID(id string) (jobID string, unit int, ok bool) {
 	return parts[0], n, true
 }
 
-// shardsFor picks how many merge shards a job of n units gets: enough that
-// concurrent merges rarely collide on one record, few enough that reading
+// shardsFor picks how many merge shards a job of n units gets: about one
+// per four units, so that a batch of concurrent merges (16 per instance by
+// default) rarely collides on one record, and at most 64, so that reading
 // them all for status and completion stays cheap.
 func shardsFor(n int) int {
-	s := (n + 15) / 16
-	switch {
-	case s < 1:
-		return 1
-	case s > 64:
-		return 64
-	}
-	return s
+	return min(max((n+3)/4, 1), 64)
 }
 
 // MakePlan cuts files into units of about unitBytes each. A file of size 0
