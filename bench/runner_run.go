@@ -98,6 +98,12 @@ func RunBenchmark(ctx context.Context, o RunnerOptions) (*BenchmarkOutcome, erro
 	}
 	started := o.Now()
 	loadStart, _ := loadAverage("/proc")
+	// The machine and the work tree as the benchmark starts: the handlers
+	// and this binary were built from the tree as it is now.
+	machine, err := DescribeMachine(ctx, MachineOptions{RepoDir: o.RepoDir})
+	if err != nil {
+		return nil, err
+	}
 
 	work := o.WorkDir
 	if work == "" {
@@ -150,10 +156,6 @@ func RunBenchmark(ctx context.Context, o RunnerOptions) (*BenchmarkOutcome, erro
 		return nil, fmt.Errorf("%w: no run finished: %s", ErrAborted, strings.Join(aborted, "; "))
 	}
 
-	machine, err := DescribeMachine(ctx, MachineOptions{RepoDir: o.RepoDir})
-	if err != nil {
-		return nil, err
-	}
 	loadEnd, _ := loadAverage("/proc")
 	head := o.methodNotes(loadStart, loadEnd)
 	rep, err := NewReport(ReportOptions{
