@@ -313,10 +313,16 @@ func TestAppliedAndRecordError(t *testing.T) {
 	_, err = Applied(ctx, st, "nope", 0)
 	assert.ErrorIs(t, err, transport.ErrNotFound)
 
-	require.NoError(t, RecordError(ctx, st, "ap", 1, "GET failed\n<?xml version=\"1.0\"?><Error>...</Error>"))
+	sdkError := "GET http://127.0.0.1/devstoreaccount1/in/c.csv\n" +
+		"--------------------------------------------------------------------------------\n" +
+		"RESPONSE 403: 403 Server failed to authenticate the request.\n" +
+		"ERROR CODE: AuthorizationFailure\n" +
+		"--------------------------------------------------------------------------------\n" +
+		"<?xml version=\"1.0\"?><Error><Code>AuthorizationFailure</Code></Error>\n"
+	require.NoError(t, RecordError(ctx, st, "ap", 1, sdkError))
 	got, err := LastError(ctx, st, "ap", 1)
 	require.NoError(t, err)
-	assert.Equal(t, "GET failed …", got)
+	assert.Equal(t, "GET http://127.0.0.1/devstoreaccount1/in/c.csv; RESPONSE 403: 403 Server failed to authenticate the request.; ERROR CODE: AuthorizationFailure", got)
 	require.NoError(t, RecordError(ctx, st, "ap", 1, strings.Repeat("é", 2000)))
 	got, err = LastError(ctx, st, "ap", 1)
 	require.NoError(t, err)

@@ -182,17 +182,33 @@ func Fail(ctx context.Context, st Store, id string, unit int, reason string, now
 const maxErrorText = 1000
 
 // RecordError keeps the last error of a failing unit, so that the job can
-// give the reason when the unit's message ends in the poison queue. Only the
-// error's first line is kept, cut to maxErrorText bytes.
+// give the reason when the unit's message ends in the poison queue. The
+// error is kept on one line, without the response body a storage error
+// carries (its status and error code stay), cut to maxErrorText bytes.
 func RecordError(ctx context.Context, st Store, id string, unit int, msg string) error {
-	if i := strings.IndexByte(msg, '\n'); i >= 0 {
-		msg = strings.TrimSpace(msg[:i]) + " …"
-	}
-	if len(msg) > maxErrorText {
-		msg = strings.ToValidUTF8(msg[:maxErrorText], "") + " …"
-	}
-	_, err := st.Put(ctx, errorName(id, unit), []byte(msg), Cond{})
+	_, err := st.Put(ctx, errorName(id, unit), []byte(errorText(msg)), Cond{})
 	return err
+}
+
+// errorText folds an error message onto one line: rule lines are dropped,
+// and so is everything from the first line that opens a response body.
+func errorText(msg string) string {
+	var parts []string
+	for line := range strings.Lines(msg) {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.Trim(line, "-=") == "" {
+			continue
+		}
+		if strings.HasPrefix(line, "<") || strings.HasPrefix(line, "{") {
+			break
+		}
+		parts = append(parts, line)
+	}
+	out := strings.Join(parts, "; ")
+	if len(out) > maxErrorText {
+		out = strings.ToValidUTF8(out[:maxErrorText], "") + " …"
+	}
+	return out
 }
 
 // Applied reports whether unit has been folded into its job's merge state.
