@@ -329,3 +329,18 @@ func TestAppliedAndRecordError(t *testing.T) {
 	assert.LessOrEqual(t, len(got), maxErrorText+len(" …"))
 	assert.True(t, utf8.ValidString(got))
 }
+
+func TestShardDoneCountsEachShardOnce(t *testing.T) {
+	st := &MemStore{}
+	ctx := context.Background()
+	for _, k := range []int{2, 0, 2, 1} {
+		all, err := ShardDone(ctx, st, "sd", k, 3)
+		require.NoError(t, err)
+		assert.Equal(t, k == 1, all, "shard %d", k)
+	}
+	all, err := ShardDone(ctx, st, "sd", 0, 3)
+	require.NoError(t, err)
+	assert.True(t, all, "a repeat after completion still reports complete")
+	_, err = ShardDone(ctx, st, "sd", 3, 3)
+	assert.Error(t, err)
+}

@@ -55,6 +55,7 @@ type Shard struct {
 func recordName(id string) string       { return "jobs/" + id + "/job.json" }
 func shardName(id string, k int) string { return fmt.Sprintf("jobs/%s/shard-%03d.json", id, k) }
 func errorName(id string, i int) string { return fmt.Sprintf("jobs/%s/errors/%06d", id, i) }
+func shardsDoneName(id string) string   { return "jobs/" + id + "/shards-done.json" }
 
 // ResultName is the blob name of a job's result in the given format
 // ("json" or "csv").
@@ -315,6 +316,35 @@ func decodeShard(data []byte) (*Shard, error) {
 		sh.Partial = &aggregate.Partial{}
 	}
 	return sh, nil
+}
+
+// ShardDone records that merge shard k of a job holds all its units and
+// reports whether every one of the job's shards now does. It is idempotent,
+// and it lets a merge learn that the job is complete from one small record
+// instead of reading every shard each time a shard fills up.
+func ShardDone(ctx context.Context, st Store, id string, k, shards int) (bool, error) {
+	if k < 0 || k >= shards {
+		return false, fmt.Errorf("job %s: shard %d of %d out of range", id, k, shards)
+	}
+	var done []int
+	_, err := update(ctx, st, shardsDoneName(id), func(cur []byte) ([]byte, error) {
+		done = nil
+		if cur != nil {
+			if err := json.Unmarshal(cur, &done); err != nil {
+				return nil, fmt.Errorf("job %s: corrupt shard list: %w", id, err)
+			}
+		}
+		i, found := slices.BinarySearch(done, k)
+		if found {
+			return nil, nil
+		}
+		done = slices.Insert(done, i, k)
+		return json.Marshal(done)
+	})
+	if err != nil {
+		return false, err
+	}
+	return len(done) >= shards, nil
 }
 
 // Progress is the merged view of a job's shards.

@@ -86,8 +86,14 @@ func (s *Stage) Handle(ctx context.Context, medium string, d transport.Delivery)
 		return s.retry(ctx, &m, fmt.Errorf("merge: fold unit %d of job %s: %w", m.Index, m.Job, err))
 	}
 	if out.ShardComplete {
-		if _, err := job.Finish(ctx, s.Store, m.Job, m.Count, m.Shards, s.now()); err != nil {
-			return s.retry(ctx, &m, fmt.Errorf("merge: finish job %s: %w", m.Job, err))
+		all, err := job.ShardDone(ctx, s.Store, m.Job, job.ShardOf(m.Index, m.Shards), m.Shards)
+		if err != nil {
+			return s.retry(ctx, &m, fmt.Errorf("merge: job %s: %w", m.Job, err))
+		}
+		if all {
+			if _, err := job.Finish(ctx, s.Store, m.Job, m.Count, m.Shards, s.now()); err != nil {
+				return s.retry(ctx, &m, fmt.Errorf("merge: finish job %s: %w", m.Job, err))
+			}
 		}
 	}
 	if err := in.Done(ctx, InTopic, msg); err != nil {
