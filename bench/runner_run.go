@@ -104,6 +104,13 @@ func RunBenchmark(ctx context.Context, o RunnerOptions) (*BenchmarkOutcome, erro
 	if err != nil {
 		return nil, err
 	}
+	if machine.FunnelCommit != Unknown {
+		// Earlier reports in the results folder are not changes to the
+		// code under test.
+		if dirty, err := treeDirty(ctx, o.RepoDir, o.OutDir); err == nil {
+			machine.FunnelDirty = dirty
+		}
+	}
 
 	work := o.WorkDir
 	if work == "" {
@@ -188,6 +195,35 @@ func RunBenchmark(ctx context.Context, o RunnerOptions) (*BenchmarkOutcome, erro
 		errs = append(errs, fmt.Errorf("%w: %d of %d runs (see %s)", ErrInvalidRuns, out.Invalid, len(runs), filepath.Join(dir, MarkdownFile)))
 	}
 	return out, errors.Join(errs...)
+}
+
+// treeDirty reports whether the git work tree at repo has uncommitted
+// changes to tracked files outside outDir (the results folder, which
+// every benchmark writes to).
+func treeDirty(ctx context.Context, repo, outDir string) (bool, error) {
+	args := []string{"status", "--porcelain", "--untracked-files=no", "--", ":/"}
+	top, err := git(ctx, repo, "rev-parse", "--show-toplevel")
+	if err != nil {
+		return false, err
+	}
+	absOut, err := filepath.Abs(outDir)
+	if err != nil {
+		return false, err
+	}
+	if top, err = filepath.EvalSymlinks(top); err != nil {
+		return false, err
+	}
+	if real, err := filepath.EvalSymlinks(absOut); err == nil {
+		absOut = real
+	}
+	if rel, err := filepath.Rel(top, absOut); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && rel != "." {
+		args = append(args, ":(top,exclude)"+filepath.ToSlash(rel))
+	}
+	out, err := git(ctx, repo, args...)
+	if err != nil {
+		return false, err
+	}
+	return out != "", nil
 }
 
 // methodNotes says how the figures were taken and what they leave out.

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -480,4 +481,54 @@ func TestKernelResultUnits(t *testing.T) {
 	small, err := kernelResult(context.Background(), d.Paths, 4096)
 	require.NoError(t, err)
 	require.NoError(t, verifyResult(*small, *d.Reference))
+}
+
+func TestTreeDirtyIgnoresTheResultsFolder(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("no git")
+	}
+	repo := t.TempDir()
+	gitIn := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command("git", append([]string{"-C", repo, "-c", "user.name=t", "-c", "user.email=t@example.com"}, args...)...)
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s", out)
+	}
+	write := func(path, text string) {
+		t.Helper()
+		require.NoError(t, os.MkdirAll(filepath.Dir(filepath.Join(repo, path)), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(repo, path), []byte(text), 0o644))
+	}
+	gitIn("init", "-q")
+	write("main.go", "package main\n")
+	write("bench/results/README.md", "# old\n")
+	gitIn("add", ".")
+	gitIn("commit", "-q", "-m", "init")
+	ctx := context.Background()
+	out := filepath.Join(repo, "bench", "results")
+
+	dirty, err := treeDirty(ctx, repo, out)
+	require.NoError(t, err)
+	assert.False(t, dirty)
+
+	write("bench/results/README.md", "# new\n")
+	write("bench/results/2026-11-23-queue/report.md", "new, untracked\n")
+	dirty, err = treeDirty(ctx, repo, out)
+	require.NoError(t, err)
+	assert.False(t, dirty, "reports are not code")
+	// From a subfolder of the tree, too.
+	dirty, err = treeDirty(ctx, filepath.Join(repo, "bench"), out)
+	require.NoError(t, err)
+	assert.False(t, dirty)
+
+	write("main.go", "package main // changed\n")
+	dirty, err = treeDirty(ctx, repo, out)
+	require.NoError(t, err)
+	assert.True(t, dirty)
+	dirty, err = treeDirty(ctx, repo, t.TempDir()) // results outside the tree
+	require.NoError(t, err)
+	assert.True(t, dirty)
+
+	_, err = treeDirty(ctx, t.TempDir(), out) // not a repository
+	require.Error(t, err)
 }
