@@ -4,9 +4,10 @@
 // from the figures, plots, and a model that extrapolates a run to many
 // instances and large inputs.
 //
-// The package does not start anything. A runner (bench/runner*.go) starts
-// Azurite, the local Functions host and a job, and records what happened as a
-// Measurement; this package does the arithmetic and the writing:
+// The runner (RunBenchmark, in runner*.go) starts a fresh Azurite and the
+// local Functions host per configuration, runs the jobs, and records what
+// happened as a Measurement; the rest of the package does the arithmetic and
+// the writing:
 //
 //	prices, err := bench.LoadPrices("bench/prices.json") // or bench.DefaultPrices()
 //	run, err := bench.NewRun(measurement, prices, bench.DefaultBilling())
