@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -188,6 +189,21 @@ const maxErrorText = 1000
 // carries (its status and error code stay), cut to maxErrorText bytes.
 func RecordError(ctx context.Context, st Store, id string, unit int, msg string) error {
 	_, err := st.Put(ctx, errorName(id, unit), []byte(errorText(msg)), Cond{})
+	return err
+}
+
+// NoteFailure records err as the last error of the unit that message ID
+// msgID names (job.UnitID or job.PartialID; nothing is recorded for an ID
+// that names no unit) and returns err, so that a stage can write
+// "return job.NoteFailure(...)". Should the message end in a poison queue,
+// the job fails with this reason. A failure to record is only logged: err
+// is what the caller acts on.
+func NoteFailure(ctx context.Context, st Store, log *slog.Logger, msgID string, err error) error {
+	if jobID, unit, ok := ParseMessageID(msgID); ok {
+		if rerr := RecordError(ctx, st, jobID, unit, err.Error()); rerr != nil {
+			log.Warn("could not record unit error", "job", jobID, "unit", unit, "err", rerr)
+		}
+	}
 	return err
 }
 

@@ -76,23 +76,23 @@ func (s *Stage) Handle(ctx context.Context, medium string, d transport.Delivery)
 	}
 	var m job.PartialMsg
 	if err := json.Unmarshal(msg.Body, &m); err != nil {
-		return s.unreadable(ctx, msg.ID, fmt.Errorf("merge: message %s: bad partial: %w", msg.ID, err))
+		return job.NoteFailure(ctx, s.Store, s.log(), msg.ID, fmt.Errorf("merge: message %s: bad partial: %w", msg.ID, err))
 	}
 	if want := job.PartialID(m.Job, m.Index); msg.ID != want {
-		return s.unreadable(ctx, msg.ID, fmt.Errorf("merge: message %s carries the partial of %s", msg.ID, want))
+		return job.NoteFailure(ctx, s.Store, s.log(), msg.ID, fmt.Errorf("merge: message %s carries the partial of %s", msg.ID, want))
 	}
 	out, err := job.Fold(ctx, s.Store, &m)
 	if err != nil {
-		return s.retry(ctx, &m, fmt.Errorf("merge: fold unit %d of job %s: %w", m.Index, m.Job, err))
+		return job.NoteFailure(ctx, s.Store, s.log(), msg.ID, fmt.Errorf("merge: fold unit %d of job %s: %w", m.Index, m.Job, err))
 	}
 	if out.ShardComplete {
 		all, err := job.ShardDone(ctx, s.Store, m.Job, job.ShardOf(m.Index, m.Shards), m.Shards)
 		if err != nil {
-			return s.retry(ctx, &m, fmt.Errorf("merge: job %s: %w", m.Job, err))
+			return job.NoteFailure(ctx, s.Store, s.log(), msg.ID, fmt.Errorf("merge: job %s: %w", m.Job, err))
 		}
 		if all {
 			if _, err := job.Finish(ctx, s.Store, m.Job, m.Count, m.Shards, s.now()); err != nil {
-				return s.retry(ctx, &m, fmt.Errorf("merge: finish job %s: %w", m.Job, err))
+				return job.NoteFailure(ctx, s.Store, s.log(), msg.ID, fmt.Errorf("merge: finish job %s: %w", m.Job, err))
 			}
 		}
 	}
@@ -100,26 +100,6 @@ func (s *Stage) Handle(ctx context.Context, medium string, d transport.Delivery)
 		s.log().Warn("could not release partial message", "id", msg.ID, "err", err)
 	}
 	return nil
-}
-
-// unreadable records err, the reason a message cannot be read, as the last
-// error of the unit its ID names (if it names one) and returns it: should
-// the message end in a poison queue, the job fails with this reason.
-func (s *Stage) unreadable(ctx context.Context, id string, err error) error {
-	if jobID, unit, ok := job.ParseMessageID(id); ok {
-		if rerr := job.RecordError(ctx, s.Store, jobID, unit, err.Error()); rerr != nil {
-			s.log().Warn("could not record unit error", "job", jobID, "unit", unit, "err", rerr)
-		}
-	}
-	return err
-}
-
-// retry records err as the unit's last error and returns it.
-func (s *Stage) retry(ctx context.Context, m *job.PartialMsg, err error) error {
-	if rerr := job.RecordError(ctx, s.Store, m.Job, m.Index, err.Error()); rerr != nil {
-		s.log().Warn("could not record unit error", "job", m.Job, "unit", m.Index, "err", rerr)
-	}
-	return err
 }
 
 // Poison fails the job of a message that ended in a poison queue after

@@ -90,38 +90,23 @@ func (s *Stage) Handle(ctx context.Context, medium string, d transport.Delivery)
 	}
 	var u job.WorkUnit
 	if err := json.Unmarshal(msg.Body, &u); err != nil {
-		return s.unreadable(ctx, msg.ID, fmt.Errorf("aggregate: message %s: bad work unit: %w", msg.ID, err))
+		return job.NoteFailure(ctx, s.Store, s.log(), msg.ID, fmt.Errorf("aggregate: message %s: bad work unit: %w", msg.ID, err))
 	}
 	if err := checkUnit(&u); err != nil {
-		return s.unreadable(ctx, msg.ID, fmt.Errorf("aggregate: message %s: %w", msg.ID, err))
+		return job.NoteFailure(ctx, s.Store, s.log(), msg.ID, fmt.Errorf("aggregate: message %s: %w", msg.ID, err))
 	}
 	err = s.run(ctx, &u)
 	switch {
 	case errors.Is(err, ErrPermanent):
 		s.log().Warn("unit failed the job", "job", u.Job, "unit", u.Index, "err", err)
 	case err != nil:
-		if rerr := job.RecordError(ctx, s.Store, u.Job, u.Index, err.Error()); rerr != nil {
-			s.log().Warn("could not record unit error", "job", u.Job, "unit", u.Index, "err", rerr)
-		}
-		return err
+		return job.NoteFailure(ctx, s.Store, s.log(), job.UnitID(u.Job, u.Index), err)
 	}
 	if err := in.Done(ctx, InTopic, msg); err != nil {
 		// The partial is sent; a leftover message body is only garbage.
 		s.log().Warn("could not release unit message", "id", msg.ID, "err", err)
 	}
 	return nil
-}
-
-// unreadable records err, the reason a message cannot be read, as the last
-// error of the unit its ID names (if it names one) and returns it: should
-// the message end in the poison queue, the job fails with this reason.
-func (s *Stage) unreadable(ctx context.Context, id string, err error) error {
-	if jobID, unit, ok := job.ParseMessageID(id); ok {
-		if rerr := job.RecordError(ctx, s.Store, jobID, unit, err.Error()); rerr != nil {
-			s.log().Warn("could not record unit error", "job", jobID, "unit", unit, "err", rerr)
-		}
-	}
-	return err
 }
 
 func checkUnit(u *job.WorkUnit) error {
