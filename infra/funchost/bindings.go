@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
+
+	"github.com/funnelpipe/funnel/transport"
 )
 
 // transferTimeout bounds one blob upload or download of a binding.
@@ -211,7 +213,7 @@ func (h *Host) writeQueueOutput(in *instance, b *binding, bd *bindingData, v jso
 			return err
 		}
 		name = strings.ToLower(name)
-		if err := validQueueName(name); err != nil {
+		if err := transport.ValidateStorageName(name); err != nil {
 			return err
 		}
 	}

@@ -22,9 +22,12 @@ HTTP
   function keys). Identities is always the local admin identity func start
   reports.
 - Route templates: literal segments and whole-segment parameters
-  ({id}, {id?}, {id=x}, {*rest}, inline constraints); a segment mixing text
-  and a parameter (file.{ext}) is refused. Route precedence approximates
-  ASP.NET Core's.
+  ({id}, {id?}, {id=x}, {*rest}) with the inline constraints int, long,
+  bool, alpha, guid, min, max, range, length, minlength, maxlength, regex
+  and required; decimal, double, float and datetime (which parse by .NET
+  culture rules) are refused, as are a segment mixing text and a parameter
+  (file.{ext}), a regex RE2 cannot compile, and the X format of a guid.
+  Route precedence approximates ASP.NET Core's.
 - Only /, /admin/host/status and the function routes are served (no admin
   API, no proxies, no warm-up route). Request and response headers pass
   through Go's net/http (canonical header names).

@@ -400,58 +400,6 @@ func settingTrue(settings map[string]string, key string) bool {
 	return false
 }
 
-var settingRefRe = regexp.MustCompile(`%([^%]+)%`)
-
-// resolveSettingRefs replaces %Setting% in queue names and blob paths with
-// the app setting's value, as the host's name resolver does.
-func resolveSettingRefs(a *app, settings map[string]string) error {
-	for _, f := range a.Functions {
-		for _, b := range f.Bindings {
-			field := ""
-			var target *string
-			switch {
-			case b.QueueName != "":
-				field, target = "queueName", &b.QueueName
-			case b.Path != "":
-				field, target = "path", &b.Path
-			default:
-				continue
-			}
-			if !strings.Contains(*target, "%") {
-				continue
-			}
-			var missing string
-			v := settingRefRe.ReplaceAllStringFunc(*target, func(m string) string {
-				name := m[1 : len(m)-1]
-				val, ok := settings[name]
-				if !ok {
-					missing = name
-				}
-				return val
-			})
-			if missing != "" {
-				return cfgErr(f.File, fmt.Sprintf("bindings[%d].%s", b.Index, field), "app setting %q (from %%%s%%) is not set", missing, missing)
-			}
-			*target = v
-			if b.Path != "" {
-				bp, err := parseBlobPattern(v)
-				if err != nil {
-					return cfgErr(f.File, fmt.Sprintf("bindings[%d].path", b.Index), "%v", err)
-				}
-				if b.Type == typeBlobTrigger && !bp.triggerable() {
-					return cfgErr(f.File, fmt.Sprintf("bindings[%d].path", b.Index), "%q is not a valid blobTrigger path", v)
-				}
-				b.blobPath = bp
-			} else if !strings.Contains(v, "{") {
-				if err := validQueueName(v); err != nil {
-					return cfgErr(f.File, fmt.Sprintf("bindings[%d].queueName", b.Index), "%v", err)
-				}
-			}
-		}
-	}
-	return nil
-}
-
 var hostIDBad = regexp.MustCompile(`[^a-z0-9-]+`)
 
 // hostID derives the host ID: AzureFunctionsWebHost__hostid when set,

@@ -6,13 +6,13 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
+	"unicode/utf16"
 )
 
 // routeTemplate is an ASP.NET Core route template as httpTrigger "route"
 // takes it: literal segments, {name}, {name?} (optional), {name=default},
-// {*rest} (catch-all) and constraints {name:alpha}, {name:int},
-// {id:length(3,8)}, {id:regex(^x$)}, ...
+// {*rest} (catch-all) and the constraints parseConstraint reproduces
+// ({name:alpha}, {name:int}, {id:length(3,8)}, {id:regex(^x$)}, ...).
 type routeTemplate struct {
 	Text     string
 	segments []routeSegment
@@ -153,7 +153,17 @@ func splitConstraints(s string) []string {
 
 var constraintRe = regexp.MustCompile(`^([A-Za-z]+)(?:\((.*)\))?$`)
 
-// parseConstraint builds the inline route constraints ASP.NET Core knows.
+// unfaithfulConstraints are ASP.NET Core constraints whose parsing follows
+// .NET's culture-dependent number and date rules, which funchost does not
+// reproduce: accepting them would route requests the real host refuses or
+// the other way round, so they are configuration errors.
+var unfaithfulConstraints = map[string]bool{"decimal": true, "double": true, "float": true, "datetime": true}
+
+// parseConstraint builds one of the inline route constraints ASP.NET Core
+// knows and funchost reproduces: int, long, bool, alpha, guid, min, max,
+// range, length, minlength, maxlength, regex, required. Number values are
+// parsed as .NET's invariant TryParse does (surrounding white space and a
+// sign allowed), lengths count UTF-16 code units as .NET strings do.
 func parseConstraint(c string) (routeConstraint, error) {
 	m := constraintRe.FindStringSubmatch(c)
 	if m == nil {
@@ -175,27 +185,36 @@ func parseConstraint(c string) (routeConstraint, error) {
 		}
 		return out, nil
 	}
+	// bounds reads one or two integer arguments as [lo, hi]; lengths must
+	// not be negative.
+	bounds := func(n int, lengths bool) (lo, hi int64, err error) {
+		a, err := ints(n)
+		if err != nil {
+			return 0, 0, err
+		}
+		lo, hi = a[0], a[len(a)-1]
+		if lo > hi || lengths && lo < 0 {
+			return 0, 0, fmt.Errorf("constraint %q: bounds out of order or negative", c)
+		}
+		return lo, hi, nil
+	}
+	integer := func(v string, bits int) (int64, bool) {
+		n, err := strconv.ParseInt(dotnetTrim(v), 10, bits)
+		return n, err == nil
+	}
 	rc := routeConstraint{name: name}
 	switch name {
 	case "int":
-		rc.ok = func(v string) bool { _, err := strconv.ParseInt(v, 10, 32); return err == nil }
+		rc.ok = func(v string) bool { _, ok := integer(v, 32); return ok }
 	case "long":
-		rc.ok = func(v string) bool { _, err := strconv.ParseInt(v, 10, 64); return err == nil }
+		rc.ok = func(v string) bool { _, ok := integer(v, 64); return ok }
 	case "bool":
-		rc.ok = func(v string) bool { return strings.EqualFold(v, "true") || strings.EqualFold(v, "false") }
-	case "decimal", "double", "float":
-		rc.ok = func(v string) bool { _, err := strconv.ParseFloat(v, 64); return err == nil }
-	case "guid":
-		rc.ok = func(v string) bool { return guidRe.MatchString(v) }
-	case "datetime":
 		rc.ok = func(v string) bool {
-			for _, l := range []string{time.RFC3339, "2006-01-02", "2006-01-02T15:04:05", "2006-01-02 15:04:05"} {
-				if _, err := time.Parse(l, v); err == nil {
-					return true
-				}
-			}
-			return false
+			v = dotnetTrim(v)
+			return strings.EqualFold(v, "true") || strings.EqualFold(v, "false")
 		}
+	case "guid":
+		rc.ok = func(v string) bool { return guidRe.MatchString(dotnetTrim(v)) }
 	case "alpha":
 		rc.ok = func(v string) bool {
 			for _, r := range v {
@@ -211,47 +230,40 @@ func parseConstraint(c string) (routeConstraint, error) {
 			return rc, err
 		}
 		rc.ok = func(v string) bool {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil {
-				return false
-			}
+			n, ok := integer(v, 64)
 			if name == "min" {
-				return n >= a[0]
+				return ok && n >= a[0]
 			}
-			return n <= a[0]
+			return ok && n <= a[0]
 		}
 	case "range":
-		a, err := ints(2)
+		lo, hi, err := bounds(2, false)
 		if err != nil {
 			return rc, err
 		}
-		rc.ok = func(v string) bool {
-			n, err := strconv.ParseInt(v, 10, 64)
-			return err == nil && n >= a[0] && n <= a[1]
-		}
+		rc.ok = func(v string) bool { n, ok := integer(v, 64); return ok && n >= lo && n <= hi }
 	case "length":
-		lo, hi := int64(0), int64(0)
-		if a, err := ints(1); err == nil {
-			lo, hi = a[0], a[0]
-		} else if a, err2 := ints(2); err2 == nil {
-			lo, hi = a[0], a[1]
-		} else {
-			return rc, err
+		lo, hi, err := bounds(1, true)
+		if err != nil {
+			if lo, hi, err = bounds(2, true); err != nil {
+				return rc, err
+			}
 		}
-		rc.ok = func(v string) bool { n := int64(len([]rune(v))); return n >= lo && n <= hi }
+		rc.ok = func(v string) bool { n := utf16Len(v); return n >= lo && n <= hi }
 	case "minlength", "maxlength":
-		a, err := ints(1)
+		a, _, err := bounds(1, true)
 		if err != nil {
 			return rc, err
 		}
 		rc.ok = func(v string) bool {
-			n := int64(len([]rune(v)))
 			if name == "minlength" {
-				return n >= a[0]
+				return utf16Len(v) >= a
 			}
-			return n <= a[0]
+			return utf16Len(v) <= a
 		}
 	case "regex":
+		// .NET compiles it with IgnoreCase | CultureInvariant; a pattern
+		// RE2 cannot compile (look-arounds, back references) is refused.
 		re, err := regexp.Compile("(?i)" + arg)
 		if err != nil {
 			return rc, fmt.Errorf("constraint %q: %v", c, err)
@@ -260,12 +272,33 @@ func parseConstraint(c string) (routeConstraint, error) {
 	case "required":
 		rc.ok = func(v string) bool { return v != "" }
 	default:
+		if unfaithfulConstraints[name] {
+			return rc, fmt.Errorf("route constraint %q is not supported by funchost (its .NET parsing rules are not reproduced)", name)
+		}
 		return rc, fmt.Errorf("unknown route constraint %q", name)
 	}
 	return rc, nil
 }
 
-var guidRe = regexp.MustCompile(`^[{(]?[0-9A-Fa-f]{8}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{12}[)}]?$`)
+// guidRe is what Guid.TryParse accepts in its N, D, B and P formats (32
+// hex digits; 8-4-4-4-12 with hyphens; that in braces or in parentheses).
+// The X format ({0x...,...}) cannot stand in a route segment usefully and
+// is not accepted.
+var guidRe = regexp.MustCompile(`^(?:[0-9A-Fa-f]{32}|` + guidD + `|\{` + guidD + `\}|\(` + guidD + `\))$`)
+
+const guidD = `[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}`
+
+// dotnetTrim removes the white space .NET's number parsing skips.
+func dotnetTrim(s string) string { return strings.Trim(s, " \t\n\v\f\r") }
+
+// utf16Len is the length of s as a .NET string: UTF-16 code units.
+func utf16Len(s string) int64 {
+	var n int64
+	for _, r := range s {
+		n += int64(utf16.RuneLen(r))
+	}
+	return n
+}
 
 // match matches a path (already stripped of the route prefix, no leading
 // slash, still percent-encoded) and returns the route values. Literals

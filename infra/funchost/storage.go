@@ -14,6 +14,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue/queueerror"
 
+	"github.com/funnelpipe/funnel/transport"
 	"github.com/funnelpipe/funnel/transport/account"
 )
 
@@ -174,7 +175,7 @@ func poisonQueueName(q string) string {
 		return ""
 	}
 	p := q + poisonSuffix
-	if validQueueName(p) != nil {
+	if transport.ValidateStorageName(p) != nil {
 		return ""
 	}
 	return p
