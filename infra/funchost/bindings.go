@@ -14,9 +14,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
-
 	"github.com/funnelpipe/funnel/transport"
+	"github.com/funnelpipe/funnel/transport/account"
 )
 
 // transferTimeout bounds one blob upload or download of a binding.
@@ -124,7 +123,7 @@ func (h *Host) readInputs(fn *function, bd *bindingData) ([]dataEntry, error) {
 		content, err := downloadBlob(ctx, h.account(b.Connection), container, name)
 		cancel()
 		switch {
-		case bloberror.HasCode(err, bloberror.BlobNotFound, bloberror.ContainerNotFound):
+		case storageSentinel(err) == transport.ErrNotFound:
 			// A missing input blob is null, which the host serialises to
 			// the string "null".
 			out = append(out, dataEntry{b.Name, json.RawMessage(`"null"`)})
@@ -217,7 +216,7 @@ func (h *Host) writeQueueOutput(in *instance, b *binding, bd *bindingData, v jso
 			return err
 		}
 	}
-	q := h.account(b.Connection).queue.NewQueueClient(name)
+	sa := h.account(b.Connection)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*opTimeout)
 	defer cancel()
 	for _, m := range msgs {
@@ -228,8 +227,8 @@ func (h *Host) writeQueueOutput(in *instance, b *binding, bd *bindingData, v jso
 		if len(text) > 64<<10 {
 			return fmt.Errorf("queue %q: message of %d bytes is over the 64 KiB limit", name, len(text))
 		}
-		if err := enqueue(ctx, q, text); err != nil {
-			return fmt.Errorf("queue %q: %w", name, err)
+		if err := sa.acct.Enqueue(ctx, name, text, 0); err != nil {
+			return err
 		}
 	}
 	h.watchers.notify(in, name)
@@ -249,16 +248,13 @@ func (h *Host) writeBlobOutput(b *binding, bd *bindingData, v json.RawMessage) e
 	ctx, cancel := context.WithTimeout(context.Background(), transferTimeout)
 	defer cancel()
 	_, err = sa.blob.UploadBuffer(ctx, container, name, content, nil)
-	if bloberror.HasCode(err, bloberror.ContainerNotFound) {
-		if cerr := createContainer(ctx, sa.blob, container); cerr != nil {
+	if storageSentinel(err) == transport.ErrNotFound { // the container: an upload replaces a missing blob
+		if cerr := sa.acct.CreateContainer(ctx, container); cerr != nil {
 			return fmt.Errorf("blob %s/%s: %w", container, name, cerr)
 		}
 		_, err = sa.blob.UploadBuffer(ctx, container, name, content, nil)
 	}
-	if err != nil {
-		return fmt.Errorf("blob %s/%s: %w", container, name, err)
-	}
-	return nil
+	return account.Error(ctx, fmt.Sprintf("blob %s/%s", container, name), err)
 }
 
 // hostBindingValue is HttpScriptInvocationResultExtensions.GetBindingValue

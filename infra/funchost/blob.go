@@ -17,9 +17,10 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
-	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/lease"
+
+	"github.com/funnelpipe/funnel/transport"
 )
 
 // Blob trigger timings. The container scan source lists every 10 s
@@ -135,7 +136,7 @@ func (s *blobScanner) scan(ctx context.Context) (int, error) {
 		page, err := pager.NextPage(pctx)
 		cancel()
 		if err != nil {
-			if bloberror.HasCode(err, bloberror.ContainerNotFound) {
+			if storageSentinel(err) == transport.ErrNotFound {
 				return 0, nil
 			}
 			return 0, err
@@ -226,17 +227,17 @@ func (s *blobScanner) claim(ctx context.Context, name, etag, blobType string) (b
 		if _, incomplete := metaValue(props.Metadata, "Incomplete"); !incomplete {
 			return false, nil // already processed
 		}
-	case bloberror.HasCode(err, bloberror.BlobNotFound) || isStatus(err, 404):
+	case storageSentinel(err) == transport.ErrNotFound:
 		_, err := rb.Upload(ctx, nopSeekCloser{bytes.NewReader(nil)}, &blockblob.UploadOptions{
 			Metadata:         map[string]*string{"Incomplete": to.Ptr("Incomplete")},
 			AccessConditions: &blob.AccessConditions{ModifiedAccessConditions: &blob.ModifiedAccessConditions{IfNoneMatch: to.Ptr(azcore.ETagAny)}},
 		})
 		if err != nil {
-			if bloberror.HasCode(err, bloberror.BlobAlreadyExists, bloberror.LeaseIDMissing) || isStatus(err, 409) || isStatus(err, 412) {
+			switch storageSentinel(err) {
+			case transport.ErrConflict:
 				return false, nil // someone else is on it; try again later
-			}
-			if bloberror.HasCode(err, bloberror.ContainerNotFound) {
-				if cerr := createContainer(ctx, s.hostSA.blob, hostsContainer); cerr != nil {
+			case transport.ErrNotFound: // the container
+				if cerr := s.hostSA.acct.CreateContainer(ctx, hostsContainer); cerr != nil {
 					return false, cerr
 				}
 				return false, errors.New("receipt container was missing; created")
@@ -253,8 +254,8 @@ func (s *blobScanner) claim(ctx context.Context, name, etag, blobType string) (b
 	}
 	acq, err := lc.AcquireLease(ctx, int32(receiptLease/time.Second), nil)
 	if err != nil {
-		if bloberror.HasCode(err, bloberror.LeaseAlreadyPresent, bloberror.BlobNotFound, bloberror.ContainerNotFound) {
-			return false, nil
+		if kind := storageSentinel(err); kind == transport.ErrConflict || kind == transport.ErrNotFound {
+			return false, nil // leased by someone else, or gone
 		}
 		return false, fmt.Errorf("lease receipt: %w", err)
 	}
@@ -262,7 +263,7 @@ func (s *blobScanner) claim(ctx context.Context, name, etag, blobType string) (b
 	defer func() {
 		rctx, rcancel := context.WithTimeout(context.Background(), opTimeout)
 		defer rcancel()
-		if _, err := lc.ReleaseLease(rctx, nil); err != nil && !bloberror.HasCode(err, bloberror.BlobNotFound, bloberror.LeaseIDMismatchWithLeaseOperation) {
+		if _, err := lc.ReleaseLease(rctx, nil); err != nil && storageSentinel(err) != transport.ErrNotFound && storageSentinel(err) != transport.ErrConflict {
 			s.log.Debug("release receipt lease", "err", err)
 		}
 	}()
@@ -280,12 +281,11 @@ func (s *blobScanner) claim(ctx context.Context, name, etag, blobType string) (b
 	if err != nil {
 		return false, err
 	}
-	q := s.hostSA.queue.NewQueueClient(s.h.blobQueue)
 	text := string(msg)
 	if s.h.app.Host.Queues.Base64 {
 		text = base64.StdEncoding.EncodeToString(msg)
 	}
-	if err := enqueue(ctx, q, text); err != nil {
+	if err := s.hostSA.acct.Enqueue(ctx, s.h.blobQueue, text, 0); err != nil {
 		return false, fmt.Errorf("queue blob trigger message: %w", err)
 	}
 	meta := map[string]*string{}
@@ -295,7 +295,8 @@ func (s *blobScanner) claim(ctx context.Context, name, etag, blobType string) (b
 		}
 	}
 	if _, err := rb.SetMetadata(ctx, meta, &blob.SetMetadataOptions{AccessConditions: &blob.AccessConditions{LeaseAccessConditions: &blob.LeaseAccessConditions{LeaseID: &leaseID}}}); err != nil {
-		if !bloberror.HasCode(err, bloberror.BlobNotFound, bloberror.ContainerNotFound, bloberror.LeaseLost, bloberror.LeaseIDMismatchWithBlobOperation) {
+		// Gone, or the lease lost: someone else completes it.
+		if kind := storageSentinel(err); kind != transport.ErrNotFound && kind != transport.ErrConflict {
 			return true, fmt.Errorf("complete receipt: %w", err)
 		}
 	}
@@ -358,7 +359,7 @@ func (h *Host) blobExec(in *instance) func(*queueMessage) error {
 		bc := sa.blob.ServiceClient().NewContainerClient(msg.ContainerName).NewBlobClient(msg.BlobName)
 		props, err := bc.GetProperties(ctx, nil)
 		if err != nil {
-			if bloberror.HasCode(err, bloberror.BlobNotFound, bloberror.ContainerNotFound) || isStatus(err, 404) {
+			if storageSentinel(err) == transport.ErrNotFound {
 				in.log.Info("blob trigger: blob is gone; nothing to do", "blob", msg.BlobName)
 				return nil
 			}
@@ -374,7 +375,7 @@ func (h *Host) blobExec(in *instance) func(*queueMessage) error {
 		}
 		resp, err := bc.DownloadStream(ctx, nil)
 		if err != nil {
-			if bloberror.HasCode(err, bloberror.BlobNotFound) {
+			if storageSentinel(err) == transport.ErrNotFound {
 				return nil
 			}
 			return fmt.Errorf("blob trigger: download %s/%s: %w", msg.ContainerName, msg.BlobName, err)

@@ -172,7 +172,7 @@ func TestQueueRetriesThenPoison(t *testing.T) {
 	// it to the poison queue at once, as it is, without an invocation.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	require.NoError(t, enqueue(ctx, env.queue(env.work), "plain text, not base64!"))
+	require.NoError(t, env.acct.Enqueue(ctx, env.work, "plain text, not base64!", 0))
 	want := base64.StdEncoding.EncodeToString([]byte("fail"))
 	eventually(t, waitLong, func() bool {
 		m := env.messages(env.work + "-poison")
@@ -594,7 +594,7 @@ func TestMessageEncodingNone(t *testing.T) {
 	startHost(t, Config{AppDir: dir, Settings: s})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	require.NoError(t, enqueue(ctx, env.queue(env.capture), "plain {text}"))
+	require.NoError(t, env.acct.Enqueue(ctx, env.capture, "plain {text}", 0))
 	eventually(t, waitLong, func() bool { return len(env.messages(env.out)) == 1 }, "the output message")
 	assert.Equal(t, []string{"out one"}, env.messages(env.out), "outputs are written as they are")
 	var inv struct{ Data map[string]json.RawMessage }

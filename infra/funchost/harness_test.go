@@ -200,10 +200,9 @@ func (e *testEnv) queue(name string) *azqueue.QueueClient {
 // send enqueues text base64-encoded, as a base64-encoding host expects.
 func (e *testEnv) send(queue, text string) {
 	e.t.Helper()
-	q := e.queue(queue)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	require.NoError(e.t, enqueue(ctx, q, base64.StdEncoding.EncodeToString([]byte(text))))
+	require.NoError(e.t, e.acct.Enqueue(ctx, queue, base64.StdEncoding.EncodeToString([]byte(text)), 0))
 }
 
 // messages peeks up to 32 messages of a queue and returns their raw text.
@@ -237,7 +236,7 @@ func (e *testEnv) upload(container, name string, content []byte) {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	require.NoError(e.t, createContainer(ctx, e.acct.Blob(), container))
+	require.NoError(e.t, e.acct.CreateContainer(ctx, container))
 	_, err := e.acct.Blob().UploadBuffer(ctx, container, name, content, nil)
 	require.NoError(e.t, err)
 }

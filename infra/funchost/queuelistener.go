@@ -6,13 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
-	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue/queueerror"
+
+	"github.com/funnelpipe/funnel/transport"
 )
 
 // messageLease is how long a received message stays invisible while its
@@ -37,10 +37,10 @@ type queueListener struct {
 	h          *Host
 	in         *instance
 	label      string // function name, or "blob trigger" for the internal queue
+	sa         *storageAccount
 	queue      *azqueue.QueueClient
 	name       string
-	poison     *azqueue.QueueClient // nil when the queue has no poison queue
-	poisonName string
+	poisonName string // "" when the queue has no poison queue
 	opts       queueOptions
 	// exec runs the function for a message; an error fails the invocation.
 	exec   func(m *queueMessage) error
@@ -52,7 +52,7 @@ type queueListener struct {
 // for the usual "<queue>-poison" (none when that name is not valid).
 func newQueueListener(h *Host, in *instance, label string, sa *storageAccount, queue, poison string, opts queueOptions, exec func(*queueMessage) error) *queueListener {
 	l := &queueListener{
-		h: h, in: in, label: label, name: queue,
+		h: h, in: in, label: label, sa: sa, name: queue,
 		queue:  sa.queue.NewQueueClient(queue),
 		opts:   opts,
 		exec:   exec,
@@ -62,10 +62,7 @@ func newQueueListener(h *Host, in *instance, label string, sa *storageAccount, q
 	if poison == "" {
 		poison = poisonQueueName(queue)
 	}
-	if poison != "" {
-		l.poison = sa.queue.NewQueueClient(poison)
-		l.poisonName = poison
-	}
+	l.poisonName = poison
 	return l
 }
 
@@ -174,10 +171,10 @@ func (l *queueListener) receive(ctx context.Context) ([]*queueMessage, error) {
 	vis := int32(messageLease / time.Second)
 	resp, err := l.queue.DequeueMessages(rctx, &azqueue.DequeueMessagesOptions{NumberOfMessages: &n, VisibilityTimeout: &vis})
 	if err != nil {
-		if queueerror.HasCode(err, queueerror.QueueNotFound) {
+		if storageSentinel(err) == transport.ErrNotFound {
 			// Deleted under us: the real listener backs off until it
 			// exists again; funchost recreates it.
-			if cerr := createQueue(rctx, l.queue); cerr != nil {
+			if cerr := l.sa.acct.CreateQueue(rctx, l.name); cerr != nil {
 				return nil, fmt.Errorf("queue %q missing and not creatable: %w", l.name, cerr)
 			}
 		}
@@ -254,7 +251,7 @@ func (l *queueListener) process(m *queueMessage) {
 	switch {
 	case err == nil:
 		l.delete(ctx, m)
-	case l.poison == nil:
+	case l.poisonName == "":
 		// No poison queue (a -poison queue, or a name too long): leave the
 		// message invisible so that it does not spin.
 	case m.dequeueCount >= int64(l.opts.MaxDequeueCount):
@@ -308,14 +305,14 @@ func (l *queueListener) delete(ctx context.Context, m *queueMessage) {
 // toPoison copies the message's text to the poison queue and deletes it
 // (QueueProcessor.HandlePoisonMessageAsync).
 func (l *queueListener) toPoison(m *queueMessage, why string) {
-	if l.poison == nil {
+	if l.poisonName == "" {
 		l.log.Warn("message cannot be poisoned: the queue has no poison queue", "id", m.id, "reason", why)
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
 	l.log.Warn(fmt.Sprintf("Message has reached MaxDequeueCount of %d. Moving message to queue '%s'.", l.opts.MaxDequeueCount, l.poisonName), "id", m.id, "reason", why)
-	if err := enqueue(ctx, l.poison, m.raw); err != nil {
+	if err := l.sa.acct.Enqueue(ctx, l.poisonName, m.raw, 0); err != nil {
 		l.log.Error("could not write poison message; leaving it in the queue", "id", m.id, "err", err)
 		return
 	}
@@ -324,11 +321,11 @@ func (l *queueListener) toPoison(m *queueMessage, why string) {
 	l.delete(ctx, m)
 }
 
-// isGone reports a pop receipt mismatch (someone else owns the message) or
-// a missing message or queue: nothing left to do.
+// isGone reports a conflict (a pop receipt mismatch: someone else owns the
+// message) or a missing message or queue: nothing left to do.
 func isGone(err error) bool {
-	return queueerror.HasCode(err, queueerror.PopReceiptMismatch, queueerror.MessageNotFound, queueerror.QueueNotFound, queueerror.QueueBeingDeleted, queueerror.QueueDisabled) ||
-		isStatus(err, http.StatusNotFound)
+	s := storageSentinel(err)
+	return s == transport.ErrNotFound || s == transport.ErrConflict
 }
 
 // decodeBase64DotNet decodes like Convert.FromBase64String: white space is

@@ -2,17 +2,13 @@ package funchost
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
-	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
-	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue/queueerror"
 
 	"github.com/funnelpipe/funnel/transport"
 	"github.com/funnelpipe/funnel/transport/account"
@@ -111,65 +107,41 @@ func (h *Host) prepareStorage(ctx context.Context) error {
 		sa := h.account(b.Connection)
 		switch b.Type {
 		case typeQueueTrigger:
-			if err := createQueue(ctx, sa.queue.NewQueueClient(b.QueueName)); err != nil {
-				return fmt.Errorf("funchost: %s: queue %q: %w", f.Name, b.QueueName, err)
+			if err := sa.acct.CreateQueue(ctx, b.QueueName); err != nil {
+				return fmt.Errorf("funchost: %s: %w", f.Name, err)
 			}
 		case typeBlobTrigger:
 			blobTriggers = true
-			if err := createContainer(ctx, sa.blob, b.blobPath.containerName()); err != nil {
-				return fmt.Errorf("funchost: %s: container %q: %w", f.Name, b.blobPath.containerName(), err)
+			if err := sa.acct.CreateContainer(ctx, b.blobPath.containerName()); err != nil {
+				return fmt.Errorf("funchost: %s: %w", f.Name, err)
 			}
 		}
 	}
 	if blobTriggers {
 		sa := h.storage[defaultConnectionName]
-		if err := createContainer(ctx, sa.blob, hostsContainer); err != nil {
-			return fmt.Errorf("funchost: container %q: %w", hostsContainer, err)
+		if err := sa.acct.CreateContainer(ctx, hostsContainer); err != nil {
+			return fmt.Errorf("funchost: %w", err)
 		}
-		if err := createQueue(ctx, sa.queue.NewQueueClient(h.blobQueue)); err != nil {
-			return fmt.Errorf("funchost: queue %q: %w", h.blobQueue, err)
+		if err := sa.acct.CreateQueue(ctx, h.blobQueue); err != nil {
+			return fmt.Errorf("funchost: %w", err)
 		}
 	}
 	return nil
 }
 
-func createQueue(ctx context.Context, q *azqueue.QueueClient) error {
-	_, err := q.Create(ctx, nil)
-	if err == nil || queueerror.HasCode(err, queueerror.QueueAlreadyExists) {
+// storageSentinel is the transport sentinel a storage error means, from
+// the account layer's one classifier (account.Sentinel): funchost decides
+// on not-found, conflict and the like without reading Azure error codes.
+func storageSentinel(err error) error {
+	if err == nil {
 		return nil
 	}
-	return err
+	return account.Sentinel(err)
 }
 
-func createContainer(ctx context.Context, c *azblob.Client, name string) error {
-	_, err := c.CreateContainer(ctx, name, nil)
-	if err == nil || bloberror.HasCode(err, bloberror.ContainerAlreadyExists) {
-		return nil
-	}
-	return err
-}
-
-// enqueue adds a message, creating the queue when it is missing
-// (AddMessageAndCreateIfNotExistsAsync).
-func enqueue(ctx context.Context, q *azqueue.QueueClient, text string) error {
-	_, err := q.EnqueueMessage(ctx, text, nil)
-	if err != nil && queueerror.HasCode(err, queueerror.QueueNotFound) {
-		if cerr := createQueue(ctx, q); cerr != nil {
-			return cerr
-		}
-		_, err = q.EnqueueMessage(ctx, text, nil)
-	}
-	return err
-}
-
-// isStatus reports whether err is an Azure response error with that HTTP
-// status.
-func isStatus(err error, status int) bool {
-	var re *azcore.ResponseError
-	return errors.As(err, &re) && re.StatusCode == status
-}
-
-// queueNameOK reports whether name+suffix is a valid queue name.
+// poisonQueueName is queue's poison queue, "<queue>-poison", or "" when
+// queue is a poison queue itself or the name would not be a valid queue
+// name (QueueListenerFactory.CreatePoisonQueueReference).
 func poisonQueueName(q string) string {
 	if strings.HasSuffix(q, poisonSuffix) {
 		return ""
