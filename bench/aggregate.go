@@ -38,9 +38,9 @@ func (s Stat) String() string {
 		return "—"
 	}
 	if s.Min == s.Max {
-		return sig(s.Mean, 3)
+		return Sig(s.Mean, 3)
 	}
-	return fmt.Sprintf("%s (%s–%s)", sig(s.Mean, 3), sig(s.Min, 3), sig(s.Max, 3))
+	return fmt.Sprintf("%s (%s–%s)", Sig(s.Mean, 3), Sig(s.Min, 3), Sig(s.Max, 3))
 }
 
 // Aggregate summarises the measured repetitions of one configuration. The
@@ -227,13 +227,13 @@ func shortLabel(c Config, vary map[string]bool) string {
 		parts = append(parts, c.Arch)
 	}
 	if vary["sf"] {
-		parts = append(parts, "SF"+formatFloat(c.ScaleFactor))
+		parts = append(parts, "SF"+FormatFloat(c.ScaleFactor))
 	}
 	if vary["chunks"] {
 		parts = append(parts, fmt.Sprintf("c%d", c.Chunks))
 	}
 	if vary["unit"] {
-		parts = append(parts, formatBytes(c.UnitSizeBytes))
+		parts = append(parts, FormatBytes(c.UnitSizeBytes))
 	}
 	if vary["instances"] {
 		parts = append(parts, fmt.Sprintf("×%d", c.InstancesPerApp))

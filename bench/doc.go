@@ -4,10 +4,10 @@
 // from the figures, plots, and a model that extrapolates a run to many
 // instances and large inputs.
 //
-// The runner (RunBenchmark, in runner*.go) starts a fresh Azurite and the
-// local Functions host per configuration, runs the jobs, and records what
-// happened as a Measurement; the rest of the package does the arithmetic and
-// the writing:
+// The package is pure: it starts nothing and reads no process. The runner
+// (package bench/runner) starts a fresh Azurite and the local Functions host
+// per configuration, runs the jobs, and records what happened as a
+// Measurement; this package does the arithmetic and the writing:
 //
 //	prices, err := bench.LoadPrices("bench/prices.json") // or bench.DefaultPrices()
 //	run, err := bench.NewRun(measurement, prices, bench.DefaultBilling())

@@ -7,13 +7,13 @@ import (
 	"strings"
 )
 
-// formatFloat prints v in its shortest exact form: 10, 0.5, 1.25.
-func formatFloat(v float64) string {
+// FormatFloat prints v in its shortest exact form: 10, 0.5, 1.25.
+func FormatFloat(v float64) string {
 	return strconv.FormatFloat(v, 'f', -1, 64)
 }
 
-// formatBytes prints a byte count in binary units: 512 B, 8 MiB, 1.5 GiB.
-func formatBytes(n int64) string {
+// FormatBytes prints a byte count in binary units: 512 B, 8 MiB, 1.5 GiB.
+func FormatBytes(n int64) string {
 	const unit = 1024
 	if n < unit {
 		return fmt.Sprintf("%d B", n)
@@ -38,10 +38,10 @@ func formatDecimalBytes(n float64) string {
 	return strconv.FormatFloat(math.Round(n*10)/10, 'f', -1, 64) + " " + units[i]
 }
 
-// sig prints v rounded to n significant digits, without exponent and
-// without trailing zeros: sig(0.000123456, 3) = "0.000123",
-// sig(1234.5, 3) = "1230", sig(2, 3) = "2".
-func sig(v float64, n int) string {
+// Sig prints v rounded to n significant digits, without exponent and
+// without trailing zeros: Sig(0.000123456, 3) = "0.000123",
+// Sig(1234.5, 3) = "1230", Sig(2, 3) = "2".
+func Sig(v float64, n int) string {
 	if v == 0 || math.IsNaN(v) || math.IsInf(v, 0) {
 		return strconv.FormatFloat(v, 'f', -1, 64)
 	}
@@ -60,11 +60,11 @@ func sig(v float64, n int) string {
 // money prints an amount with 3 significant digits and its currency:
 // "0.00123 USD".
 func money(v float64, currency string) string {
-	return sig(v, 3) + " " + currency
+	return Sig(v, 3) + " " + currency
 }
 
 // seconds prints a duration in seconds with 3 significant digits.
-func seconds(v float64) string { return sig(v, 3) + " s" }
+func seconds(v float64) string { return Sig(v, 3) + " s" }
 
 // mdEscape makes s safe inside a markdown table cell.
 func mdEscape(s string) string {
@@ -74,7 +74,7 @@ func mdEscape(s string) string {
 // grouped prints v rounded to 6 significant digits with thousands
 // separators: 1000000 → "1,000,000", 0.5 → "0.5".
 func grouped(v float64) string {
-	s := sig(v, 6)
+	s := Sig(v, 6)
 	neg := strings.HasPrefix(s, "-")
 	s = strings.TrimPrefix(s, "-")
 	intPart, frac, hasFrac := strings.Cut(s, ".")

@@ -21,11 +21,11 @@ func TestFormatting(t *testing.T) {
 		{0, 3, "0"},
 	}
 	for _, s := range sigs {
-		assert.Equal(t, s.want, sig(s.v, s.n), "sig(%v, %d)", s.v, s.n)
+		assert.Equal(t, s.want, Sig(s.v, s.n), "Sig(%v, %d)", s.v, s.n)
 	}
-	assert.Equal(t, "512 B", formatBytes(512))
-	assert.Equal(t, "8 MiB", formatBytes(8<<20))
-	assert.Equal(t, "1.5 GiB", formatBytes(3<<29))
+	assert.Equal(t, "512 B", FormatBytes(512))
+	assert.Equal(t, "8 MiB", FormatBytes(8<<20))
+	assert.Equal(t, "1.5 GiB", FormatBytes(3<<29))
 	assert.Equal(t, "24.3 MB", formatDecimalBytes(24.3e6))
 	assert.Equal(t, "100 GB", formatDecimalBytes(100e9))
 	assert.Equal(t, "0.00123 USD", money(0.0012345, "USD"))

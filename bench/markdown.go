@@ -79,7 +79,7 @@ func writeMachine(b *strings.Builder, m Machine) {
 	b.WriteString("## Machine\n\n")
 	b.WriteString("| CPU | cores | memory | OS | kernel | Go | Azurite |\n|---|---:|---:|---|---|---|---|\n")
 	fmt.Fprintf(b, "| %s | %d | %s | %s | %s | %s %s/%s | %s |\n\n",
-		mdEscape(m.CPUModel), m.Cores, formatBytes(m.MemoryBytes), mdEscape(m.OS), mdEscape(m.Kernel),
+		mdEscape(m.CPUModel), m.Cores, FormatBytes(m.MemoryBytes), mdEscape(m.OS), mdEscape(m.Kernel),
 		m.GoVersion, m.GOOS, m.GOARCH, mdEscape(m.AzuriteVersion))
 }
 
@@ -121,15 +121,15 @@ func writeHeadline(b *strings.Builder, r Report, cur string) {
 		}
 		if a.Repetitions == 0 {
 			fmt.Fprintf(b, "| %s | %s | %s | %d | %s | %d | %s | — | — | — | — | — | — | — | — | — | — | — |\n",
-				c.Transport, archCell(c), formatFloat(c.ScaleFactor), c.Chunks, formatBytes(c.UnitSizeBytes), c.InstancesPerApp, runs)
+				c.Transport, archCell(c), FormatFloat(c.ScaleFactor), c.Chunks, FormatBytes(c.UnitSizeBytes), c.InstancesPerApp, runs)
 			continue
 		}
 		pcts := "—"
 		if s, ok := a.Stage(r.aggregateFunction()); ok {
-			pcts = fmt.Sprintf("%s / %s", sig(s.P50MS, 3), sig(s.P95MS, 3))
+			pcts = fmt.Sprintf("%s / %s", Sig(s.P50MS, 3), Sig(s.P95MS, 3))
 		}
 		fmt.Fprintf(b, "| %s | %s | %s | %d | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
-			c.Transport, archCell(c), formatFloat(c.ScaleFactor), c.Chunks, formatBytes(c.UnitSizeBytes), c.InstancesPerApp, runs,
+			c.Transport, archCell(c), FormatFloat(c.ScaleFactor), c.Chunks, FormatBytes(c.UnitSizeBytes), c.InstancesPerApp, runs,
 			timeCell(c, a.EndToEndSeconds.String()), timeCell(c, a.ThroughputMBps.String()),
 			timeCell(c, ratioCell(a.RatioToBaseline)), timeCell(c, ratioCell(a.RatioToRawDownload)),
 			a.Executions.String(), timeCell(c, pcts), a.StorageOps.String(),
@@ -171,8 +171,8 @@ func writeStages(b *strings.Builder, r Report) {
 		for _, s := range a.Stages {
 			fmt.Fprintf(b, "| %s | %s | %d | %d | %d | %d | %s | %s | %s | %s |\n",
 				mdEscape(a.Config.String()), mdEscape(s.Function), s.Invocations, s.Failures, s.Redeliveries, s.Instances,
-				timeCell(a.Config, sig(s.P50MS, 3)), timeCell(a.Config, sig(s.P95MS, 3)),
-				timeCell(a.Config, sig(s.MaxMS, 3)), timeCell(a.Config, sig(s.MeanMS, 3)))
+				timeCell(a.Config, Sig(s.P50MS, 3)), timeCell(a.Config, Sig(s.P95MS, 3)),
+				timeCell(a.Config, Sig(s.MaxMS, 3)), timeCell(a.Config, Sig(s.MeanMS, 3)))
 		}
 	}
 	b.WriteString("\n")
@@ -201,7 +201,7 @@ func writeResources(b *strings.Builder, r Report, cur string) {
 				head = "| ″ | | | | | "
 			}
 			fmt.Fprintf(b, "%s| %s | %d | %s | %s |\n", head, mdEscape(app.App), app.Instances,
-				timeCell(a.Config, app.CPUSeconds.String()), formatBytes(int64(app.PeakRSSBytes.Max)))
+				timeCell(a.Config, app.CPUSeconds.String()), FormatBytes(int64(app.PeakRSSBytes.Max)))
 		}
 	}
 	b.WriteString("\n")
@@ -226,7 +226,7 @@ func writeResources(b *strings.Builder, r Report, cur string) {
 			v := "0"
 			for _, cs := range a.OpsByClass {
 				if cs.Service == k.s && cs.Class == k.c {
-					v = sig(cs.Count.Mean, 4)
+					v = Sig(cs.Count.Mean, 4)
 				}
 			}
 			fmt.Fprintf(b, " %s |", v)
@@ -252,18 +252,18 @@ func writeComparison(b *strings.Builder, r Report, cur string) {
 		c := p.Queue.Config
 		qp, bp := "—", "—"
 		if s, ok := p.Queue.Stage(fn); ok {
-			qp = sig(s.P95MS, 3)
+			qp = Sig(s.P95MS, 3)
 		}
 		if s, ok := p.Blob.Stage(fn); ok {
-			bp = sig(s.P95MS, 3)
+			bp = Sig(s.P95MS, 3)
 		}
 		fmt.Fprintf(b, "| %s | %d | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
-			formatFloat(c.ScaleFactor), c.Chunks, formatBytes(c.UnitSizeBytes), c.InstancesPerApp, c.Arch,
-			sig(p.Queue.EndToEndSeconds.Mean, 3), sig(p.Blob.EndToEndSeconds.Mean, 3),
+			FormatFloat(c.ScaleFactor), c.Chunks, FormatBytes(c.UnitSizeBytes), c.InstancesPerApp, c.Arch,
+			Sig(p.Queue.EndToEndSeconds.Mean, 3), Sig(p.Blob.EndToEndSeconds.Mean, 3),
 			ratioText(p.Blob.EndToEndSeconds.Mean, p.Queue.EndToEndSeconds.Mean),
-			sig(p.Queue.CostFlex.Mean, 3), sig(p.Blob.CostFlex.Mean, 3),
+			Sig(p.Queue.CostFlex.Mean, 3), Sig(p.Blob.CostFlex.Mean, 3),
 			ratioText(p.Blob.CostFlex.Mean, p.Queue.CostFlex.Mean),
-			sig(p.Queue.StorageOps.Mean, 4), sig(p.Blob.StorageOps.Mean, 4), qp, bp)
+			Sig(p.Queue.StorageOps.Mean, 4), Sig(p.Blob.StorageOps.Mean, 4), qp, bp)
 	}
 	b.WriteString("\n")
 }
@@ -272,7 +272,7 @@ func ratioText(num, den float64) string {
 	if den == 0 {
 		return "—"
 	}
-	return sig(num/den, 3) + "×"
+	return Sig(num/den, 3) + "×"
 }
 
 func writeRecommendations(b *strings.Builder, r Report, cur string) {
@@ -341,7 +341,7 @@ func writeMethod(b *strings.Builder, r Report) {
 			free = fmt.Sprintf(" (free grant %s %s/month, not applied)", grouped(p.FreePerMonth), p.Unit)
 		}
 		fmt.Fprintf(b, "| %s | %s %s per %s %s%s | %s | %s | %s | %s |\n",
-			p.ID, sig(p.Amount, 4), p.Currency, grouped(p.Per), p.Unit, free, p.Region, p.Seen, v, mdEscape(p.Source))
+			p.ID, Sig(p.Amount, 4), p.Currency, grouped(p.Per), p.Unit, free, p.Region, p.Seen, v, mdEscape(p.Source))
 	}
 	b.WriteString("\n")
 	if r.Prices.Note != "" {

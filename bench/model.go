@@ -540,7 +540,7 @@ func measureInputs(transport string, runs []Run) (ModelInputs, bool) {
 	}
 	in := ModelInputs{
 		Transport:              transport,
-		Source:                 fmt.Sprintf("measured: %d run(s), %s units", len(runs), sig(units, 6)),
+		Source:                 fmt.Sprintf("measured: %d run(s), %s units", len(runs), Sig(units, 6)),
 		UnitSizeBytes:          max(int64(math.Round(largestUnitBytes)), 1),
 		AggregateFixedSeconds:  fixed,
 		AggregateSecondsPerMB:  perMB,
@@ -608,8 +608,8 @@ func (t ModelTable) WriteText(w io.Writer) error {
 	for _, r := range t.Rows {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
 			r.Transport, formatDecimalBytes(float64(r.DataBytes)), r.RequestedInstances, r.Units,
-			seconds(r.Flex.Seconds), r.Flex.Bound, sig(r.Flex.Cost, 3),
-			instancesCell(r.Consumption), seconds(r.Consumption.Seconds), r.Consumption.Bound, sig(r.Consumption.Cost, 3))
+			seconds(r.Flex.Seconds), r.Flex.Bound, Sig(r.Flex.Cost, 3),
+			instancesCell(r.Consumption), seconds(r.Consumption.Seconds), r.Consumption.Bound, Sig(r.Consumption.Cost, 3))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -618,13 +618,13 @@ func (t ModelTable) WriteText(w io.Writer) error {
 	for _, in := range t.Inputs {
 		fmt.Fprintf(&b, "  %s — %s\n", in.Transport, in.Source)
 		fmt.Fprintf(&b, "    unit %s; aggregate %s + %s s/MB; message latency %s; merge %s per partial; plan %s + %s per unit\n",
-			formatBytes(in.UnitSizeBytes), seconds(in.AggregateFixedSeconds), sig(in.AggregateSecondsPerMB, 3), seconds(in.MessageLatencySeconds),
+			FormatBytes(in.UnitSizeBytes), seconds(in.AggregateFixedSeconds), Sig(in.AggregateSecondsPerMB, 3), seconds(in.MessageLatencySeconds),
 			seconds(in.MergeSecondsPerPartial), seconds(in.PlanFixedSeconds), seconds(in.PlanSecondsPerUnit))
 		fmt.Fprintf(&b, "    per unit: %s executions, %s storage requests (%s); aggregate peak RSS %s\n",
-			sig(in.ExecutionsPerUnit, 3), sig(in.RequestsPerUnit, 3), opRates(in.OpsPerUnit), formatBytes(in.AggregatePeakRSSBytes))
+			Sig(in.ExecutionsPerUnit, 3), Sig(in.RequestsPerUnit, 3), opRates(in.OpsPerUnit), FormatBytes(in.AggregatePeakRSSBytes))
 	}
 	fmt.Fprintf(&b, "\nLimits: %s msg/s per queue; %s requests/s and %s/s egress per account; Flex ≤ %d instances (%d MB each); Consumption ≤ %d instances; %d unit(s) per instance at a time.\n",
-		sig(t.Limits.QueueMessagesPerSecond, 4), sig(t.Limits.AccountRequestsPerSecond, 5), formatDecimalBytes(t.Limits.AccountEgressBytesPerSecond),
+		Sig(t.Limits.QueueMessagesPerSecond, 4), Sig(t.Limits.AccountRequestsPerSecond, 5), formatDecimalBytes(t.Limits.AccountEgressBytesPerSecond),
 		t.Limits.FlexMaxInstances, t.Limits.FlexInstanceMemoryMB, t.Limits.ConsumptionMaxInstances, t.Limits.UnitsPerInstance)
 	for _, s := range t.Sources {
 		fmt.Fprintf(&b, "  - %s\n", s)
@@ -650,7 +650,7 @@ func opRates(rs []OpRate) string {
 	}
 	parts := make([]string, 0, len(rs))
 	for _, r := range rs {
-		parts = append(parts, fmt.Sprintf("%s %s %s", sig(r.PerUnit, 3), r.Service, r.Class))
+		parts = append(parts, fmt.Sprintf("%s %s %s", Sig(r.PerUnit, 3), r.Service, r.Class))
 	}
 	return strings.Join(parts, ", ")
 }
@@ -665,19 +665,19 @@ func (t ModelTable) WriteMarkdown(w io.Writer) error {
 	for _, r := range t.Rows {
 		fmt.Fprintf(&b, "| %s | %s | %d | %d | %s | %s | %s | %s | %s | %s | %s |\n",
 			r.Transport, formatDecimalBytes(float64(r.DataBytes)), r.RequestedInstances, r.Units,
-			seconds(r.Flex.Seconds), r.Flex.Bound, sig(r.Flex.Cost, 3),
-			instancesCell(r.Consumption), seconds(r.Consumption.Seconds), r.Consumption.Bound, sig(r.Consumption.Cost, 3))
+			seconds(r.Flex.Seconds), r.Flex.Bound, Sig(r.Flex.Cost, 3),
+			instancesCell(r.Consumption), seconds(r.Consumption.Seconds), r.Consumption.Bound, Sig(r.Consumption.Cost, 3))
 	}
 	b.WriteString("\nInputs:\n\n")
 	for _, in := range t.Inputs {
 		fmt.Fprintf(&b, "- **%s** (%s): unit %s; aggregate %s + %s s/MB; message latency %s; merge %s per partial; plan %s + %s per unit; "+
 			"%s executions and %s storage requests per unit (%s); aggregate peak RSS %s.\n",
-			in.Transport, mdEscape(in.Source), formatBytes(in.UnitSizeBytes), seconds(in.AggregateFixedSeconds), sig(in.AggregateSecondsPerMB, 3), seconds(in.MessageLatencySeconds),
+			in.Transport, mdEscape(in.Source), FormatBytes(in.UnitSizeBytes), seconds(in.AggregateFixedSeconds), Sig(in.AggregateSecondsPerMB, 3), seconds(in.MessageLatencySeconds),
 			seconds(in.MergeSecondsPerPartial), seconds(in.PlanFixedSeconds), seconds(in.PlanSecondsPerUnit),
-			sig(in.ExecutionsPerUnit, 3), sig(in.RequestsPerUnit, 3), opRates(in.OpsPerUnit), formatBytes(in.AggregatePeakRSSBytes))
+			Sig(in.ExecutionsPerUnit, 3), Sig(in.RequestsPerUnit, 3), opRates(in.OpsPerUnit), FormatBytes(in.AggregatePeakRSSBytes))
 	}
 	fmt.Fprintf(&b, "\nLimits: %s messages/s per queue; %s requests/s and %s/s egress per account; Flex Consumption up to %d instances of %d MB; Consumption up to %d instances; %d unit(s) per instance at a time.\n\n",
-		sig(t.Limits.QueueMessagesPerSecond, 4), sig(t.Limits.AccountRequestsPerSecond, 5), formatDecimalBytes(t.Limits.AccountEgressBytesPerSecond),
+		Sig(t.Limits.QueueMessagesPerSecond, 4), Sig(t.Limits.AccountRequestsPerSecond, 5), formatDecimalBytes(t.Limits.AccountEgressBytesPerSecond),
 		t.Limits.FlexMaxInstances, t.Limits.FlexInstanceMemoryMB, t.Limits.ConsumptionMaxInstances, t.Limits.UnitsPerInstance)
 	for _, s := range t.Sources {
 		fmt.Fprintf(&b, "- %s\n", s)

@@ -74,10 +74,10 @@ func seriesLabel(s series, all []series) string {
 		parts = append(parts, s.key.Arch)
 	}
 	if v["sf"] {
-		parts = append(parts, "SF"+formatFloat(s.key.ScaleFactor))
+		parts = append(parts, "SF"+FormatFloat(s.key.ScaleFactor))
 	}
 	if v["unit"] {
-		parts = append(parts, formatBytes(s.key.UnitSizeBytes)+" units")
+		parts = append(parts, FormatBytes(s.key.UnitSizeBytes)+" units")
 	}
 	if v["instances"] {
 		parts = append(parts, fmt.Sprintf("×%d", s.key.InstancesPerApp))
@@ -118,7 +118,7 @@ func newChunkPlot(title, ylabel string, xs []float64) *plot.Plot {
 	}
 	ticks := make([]plot.Tick, 0, len(xs))
 	for _, x := range slices.Compact(slices.Sorted(slices.Values(xs))) {
-		ticks = append(ticks, plot.Tick{Value: x, Label: formatFloat(x)})
+		ticks = append(ticks, plot.Tick{Value: x, Label: FormatFloat(x)})
 	}
 	p.X.Tick.Marker = plot.ConstantTicks(ticks)
 	return p

@@ -73,7 +73,7 @@ func Recommend(aggs []Aggregate, currency string) []Recommendation {
 	large := extreme(pairs, func(p Pair) (float64, float64) { return input(p), float64(p.Queue.Config.Chunks) }, true)
 	recs = append(recs, choose("Large inputs, highest throughput (largest input run)", large,
 		func(a Aggregate) float64 { return a.ThroughputMBps.Mean }, true,
-		func(v float64) string { return sig(v, 3) + " MB/s" }, "throughput"))
+		func(v float64) string { return Sig(v, 3) + " MB/s" }, "throughput"))
 
 	fine := extreme(pairs, func(p Pair) (float64, float64) { return float64(p.Queue.Config.Chunks), input(p) }, true)
 	recs = append(recs, choose("Many small work units (most chunks run)", fine,
@@ -135,7 +135,7 @@ func choose(useCase string, p Pair, figure func(Aggregate) float64, higherBetter
 	}
 	r.Choice = winner
 	r.Because = fmt.Sprintf("%s: %s %s vs %s %s, %s× better (%s)",
-		what, winner, format(wv), loser, format(lv), sig(ratio, 3), configWhere(p.Queue.Config))
+		what, winner, format(wv), loser, format(lv), Sig(ratio, 3), configWhere(p.Queue.Config))
 	return r
 }
 
@@ -175,7 +175,7 @@ func chooseCost(pairs []Pair, currency string) Recommendation {
 	}
 	g := math.Exp(logSum / float64(n))
 	detail := fmt.Sprintf("over %d paired configuration(s) blob costs %s× queue (geometric mean); summed, queue %s vs blob %s",
-		n, sig(g, 3), money(cheapestQ, currency), money(cheapestB, currency))
+		n, Sig(g, 3), money(cheapestQ, currency), money(cheapestB, currency))
 	switch {
 	case math.Abs(g-1) < materialDifference:
 		r.Choice = "either"
@@ -191,5 +191,5 @@ func chooseCost(pairs []Pair, currency string) Recommendation {
 }
 
 func configWhere(c Config) string {
-	return fmt.Sprintf("SF %s, %d chunks, %s units, %d instance(s) per app, %s", formatFloat(c.ScaleFactor), c.Chunks, formatBytes(c.UnitSizeBytes), c.InstancesPerApp, c.Arch)
+	return fmt.Sprintf("SF %s, %d chunks, %s units, %d instance(s) per app, %s", FormatFloat(c.ScaleFactor), c.Chunks, FormatBytes(c.UnitSizeBytes), c.InstancesPerApp, c.Arch)
 }

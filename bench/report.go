@@ -61,6 +61,10 @@ type ReportOptions struct {
 
 var labelPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
 
+// ValidLabel reports whether label can name a report (and its folder):
+// lower-case letters, digits and hyphens, starting with a letter or digit.
+func ValidLabel(label string) bool { return labelPattern.MatchString(label) }
+
 // NewReport aggregates the runs' repetitions and computes the scale model.
 func NewReport(o ReportOptions) (Report, error) {
 	if !labelPattern.MatchString(o.Label) {

@@ -61,7 +61,7 @@ func (c Config) String() string {
 	if c.Emulated {
 		arch += " (emulated)"
 	}
-	return fmt.Sprintf("%s %s SF%s %d chunks %s units ×%d", c.Transport, arch, formatFloat(c.ScaleFactor), c.Chunks, formatBytes(c.UnitSizeBytes), c.InstancesPerApp)
+	return fmt.Sprintf("%s %s SF%s %d chunks %s units ×%d", c.Transport, arch, FormatFloat(c.ScaleFactor), c.Chunks, FormatBytes(c.UnitSizeBytes), c.InstancesPerApp)
 }
 
 // compareConfigs orders configurations for tables and plots.

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/funnelpipe/funnel/bench"
+	"github.com/funnelpipe/funnel/bench/runner"
 	"github.com/funnelpipe/funnel/job"
 )
 
@@ -24,7 +25,7 @@ const benchUsage = "[--transport queue|blob|both] [--sf 10] [--chunks 100] [--un
 	"[--arch amd64|arm64] [--out bench/results] [--sweep batch|scale|size] [flags]\n" +
 	"       funnel bench --model [-from results.json] [-format text|markdown|json] [scale model flags, see funnel bench-model -h]"
 
-// cmdBench runs the benchmark (bench.RunBenchmark) and writes its report,
+// cmdBench runs the benchmark (runner.Run) and writes its report,
 // or with --model prints the scale model.
 func cmdBench(ctx context.Context, e env, args []string) error {
 	if rest, ok := modelArgs(args); ok {
@@ -35,16 +36,16 @@ func cmdBench(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	o := ba.options
-	if o.ExecPrefix, err = bench.EmulatorPrefix(o.Arch, exec.LookPath); err != nil {
+	if o.ExecPrefix, err = runner.EmulatorPrefix(o.Arch, exec.LookPath); err != nil {
 		return err
 	}
 	o.Progress = e.stderr
 	started := time.Now()
-	out, err := bench.RunBenchmark(ctx, o)
+	out, err := runner.Run(ctx, o)
 	if out != nil {
 		writeBenchSummary(e.stdout, out, time.Since(started))
 	}
-	if errors.Is(err, bench.ErrRunnerOptions) { // e.g. no packaged apps
+	if errors.Is(err, runner.ErrOptions) { // e.g. no packaged apps
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	return err
@@ -67,7 +68,7 @@ func modelArgs(args []string) ([]string, bool) {
 
 // benchArgs is what the flags of bench say.
 type benchArgs struct {
-	options bench.RunnerOptions
+	options runner.Options
 	sweep   string
 }
 
@@ -108,7 +109,7 @@ func parseBenchArgs(e env, args []string) (benchArgs, error) {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
-	o := bench.RunnerOptions{
+	o := runner.Options{
 		UnitMB: *unitMB, Reps: *reps, WarmUps: *warmup, Arch: *arch, OutDir: *outDir,
 		Parallel: *parallel, Timeout: *timeout, Settle: *settle, Label: *label, WorkDir: *workdir, Notes: notes,
 		Billing: bench.Billing{FlexInstanceMemoryMB: *flexMB},
@@ -138,7 +139,7 @@ func parseBenchArgs(e env, args []string) (benchArgs, error) {
 		return benchArgs{}, fmt.Errorf("%w: --instances: %v", errUsage, err)
 	}
 	if *sweep != "" {
-		varies := map[string]string{bench.SweepBatch: "chunks", bench.SweepScale: "instances", bench.SweepSize: "sf"}[*sweep]
+		varies := map[string]string{runner.SweepBatch: "chunks", runner.SweepScale: "instances", runner.SweepSize: "sf"}[*sweep]
 		if set[varies] {
 			return benchArgs{}, fmt.Errorf("%w: --sweep %s sets --%s; give one or the other", errUsage, *sweep, varies)
 		}
@@ -187,7 +188,7 @@ func (n *noteList) Set(v string) error {
 
 // writeBenchSummary prints the headline figures of each configuration and
 // where the report is.
-func writeBenchSummary(w io.Writer, out *bench.BenchmarkOutcome, took time.Duration) {
+func writeBenchSummary(w io.Writer, out *runner.Outcome, took time.Duration) {
 	r := out.Report
 	fmt.Fprintf(w, "\nfunnel bench: %d configuration(s), %d run(s) in %s; report %s\n\n",
 		len(r.Aggregates), len(r.Runs), took.Round(time.Second), filepath.Join(out.Dir, bench.MarkdownFile))

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/funnelpipe/funnel/bench"
+	"github.com/funnelpipe/funnel/bench/runner"
 )
 
 func TestBenchFlags(t *testing.T) {
@@ -22,9 +23,9 @@ func TestBenchFlags(t *testing.T) {
 	tests := []struct {
 		name  string
 		args  []string
-		check func(t *testing.T, o bench.RunnerOptions)
+		check func(t *testing.T, o runner.Options)
 	}{
-		{name: "defaults", args: nil, check: func(t *testing.T, o bench.RunnerOptions) {
+		{name: "defaults", args: nil, check: func(t *testing.T, o runner.Options) {
 			assert.Equal(t, []string{"queue", "blob"}, o.Transports)
 			assert.Equal(t, []float64{10}, o.ScaleFactors)
 			assert.Equal(t, []int{100}, o.Chunks)
@@ -41,7 +42,7 @@ func TestBenchFlags(t *testing.T) {
 			assert.Equal(t, 10*time.Minute, o.Timeout)
 		}},
 		{name: "one transport, lists", args: []string{"--transport", "queue", "--sf", "1, 0.5", "--chunks", "10,20", "--instances", "1,2", "--unit-mb", "4", "--reps", "1", "--warmup", "0"},
-			check: func(t *testing.T, o bench.RunnerOptions) {
+			check: func(t *testing.T, o runner.Options) {
 				assert.Equal(t, []string{"queue"}, o.Transports)
 				assert.Equal(t, []float64{1, 0.5}, o.ScaleFactors)
 				assert.Equal(t, []int{10, 20}, o.Chunks)
@@ -51,26 +52,26 @@ func TestBenchFlags(t *testing.T) {
 				assert.Equal(t, "queue", o.Label)
 				assert.Len(t, o.Configs(), 8)
 			}},
-		{name: "batch sweep", args: []string{"--sweep", "batch", "--sf", "1"}, check: func(t *testing.T, o bench.RunnerOptions) {
+		{name: "batch sweep", args: []string{"--sweep", "batch", "--sf", "1"}, check: func(t *testing.T, o runner.Options) {
 			assert.Equal(t, []int{1, 5, 10, 20, 50, 100, 250, 500}, o.Chunks)
 			assert.Equal(t, "batch-sweep", o.Label)
 			assert.Len(t, o.Configs(), 16)
 		}},
-		{name: "scale sweep of blob", args: []string{"--sweep", "scale", "--transport", "blob"}, check: func(t *testing.T, o bench.RunnerOptions) {
+		{name: "scale sweep of blob", args: []string{"--sweep", "scale", "--transport", "blob"}, check: func(t *testing.T, o runner.Options) {
 			assert.Equal(t, []int{1, 2, 4}, o.Instances)
 			assert.Equal(t, "scale-sweep-blob", o.Label)
 		}},
-		{name: "size sweep", args: []string{"--sweep=size"}, check: func(t *testing.T, o bench.RunnerOptions) {
+		{name: "size sweep", args: []string{"--sweep=size"}, check: func(t *testing.T, o runner.Options) {
 			assert.Equal(t, []float64{1, 10, 40}, o.ScaleFactors)
 		}},
-		{name: "other arch", args: []string{"--arch", otherGOARCH(), "--transport", "queue"}, check: func(t *testing.T, o bench.RunnerOptions) {
+		{name: "other arch", args: []string{"--arch", otherGOARCH(), "--transport", "queue"}, check: func(t *testing.T, o runner.Options) {
 			assert.Equal(t, filepath.Join("dist", "apps", "linux-"+otherGOARCH()), o.AppsDir)
 			assert.Equal(t, "queue-"+otherGOARCH(), o.Label)
 			assert.True(t, o.Configs()[0].Emulated)
 		}},
 		{name: "explicit", args: []string{"--apps", "a", "--cache", "c", "--out", "o", "--label", "mine", "--flex-memory", "512",
 			"--parallel", "4", "--timeout", "1m", "--settle", "1s", "--note", "one", "--note", "two", "--workdir", "w"},
-			check: func(t *testing.T, o bench.RunnerOptions) {
+			check: func(t *testing.T, o runner.Options) {
 				assert.Equal(t, "a", o.AppsDir)
 				assert.Equal(t, "c", o.CacheDir)
 				assert.Equal(t, "o", o.OutDir)
@@ -174,7 +175,7 @@ func TestWriteBenchSummary(t *testing.T) {
 	rep, err := bench.ReadReport(writeResults(t, t.TempDir()))
 	require.NoError(t, err)
 	var b strings.Builder
-	writeBenchSummary(&b, &bench.BenchmarkOutcome{Report: rep, Dir: "bench/results/2026-11-23-queue", Invalid: 1, Aborted: []string{"blob: the stack did not start"}}, 95*time.Second)
+	writeBenchSummary(&b, &runner.Outcome{Report: rep, Dir: "bench/results/2026-11-23-queue", Invalid: 1, Aborted: []string{"blob: the stack did not start"}}, 95*time.Second)
 	out := b.String()
 	assert.Contains(t, out, "1 configuration(s), 1 run(s) in 1m35s; report bench/results/2026-11-23-queue/report.md")
 	assert.Contains(t, out, "queue amd64 SF1 4 chunks 8 MiB units ×1  1")

@@ -1,4 +1,4 @@
-package bench
+package runner
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/funnelpipe/funnel/bench"
 )
 
 func TestParseCPUModel(t *testing.T) {
@@ -88,10 +90,10 @@ func TestDescribeMachine(t *testing.T) {
 	// Nothing found: fields are Unknown, not an error.
 	m, err = DescribeMachine(context.Background(), MachineOptions{ProcDir: filepath.Join(dir, "none"), OSRelease: filepath.Join(dir, "none"), RepoDir: filepath.Join(dir, "none")})
 	require.NoError(t, err)
-	assert.Equal(t, Unknown, m.CPUModel)
-	assert.Equal(t, Unknown, m.OS)
-	assert.Equal(t, Unknown, m.AzuriteVersion)
-	assert.Equal(t, Unknown, m.FunnelCommit)
+	assert.Equal(t, bench.Unknown, m.CPUModel)
+	assert.Equal(t, bench.Unknown, m.OS)
+	assert.Equal(t, bench.Unknown, m.AzuriteVersion)
+	assert.Equal(t, bench.Unknown, m.FunnelCommit)
 	assert.Zero(t, m.MemoryBytes)
 
 	ctx, cancel := context.WithCancel(context.Background())

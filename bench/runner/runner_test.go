@@ -1,4 +1,4 @@
-package bench
+package runner
 
 import (
 	"bytes"
@@ -20,14 +20,15 @@ import (
 	"github.com/stretchr/testify/require"
 
 	agg "github.com/funnelpipe/funnel/aggregate"
+	"github.com/funnelpipe/funnel/bench"
 	"github.com/funnelpipe/funnel/infra/funchost"
 	"github.com/funnelpipe/funnel/transport/account"
 )
 
-// runnerOpts is a valid RunnerOptions for tests to change.
-func runnerOpts() RunnerOptions {
-	return RunnerOptions{
-		Transports: []string{TransportQueue}, ScaleFactors: []float64{10}, Chunks: []int{100}, Instances: []int{1},
+// runnerOpts is a valid Options for tests to change.
+func runnerOpts() Options {
+	return Options{
+		Transports: []string{bench.TransportQueue}, ScaleFactors: []float64{10}, Chunks: []int{100}, Instances: []int{1},
 		Reps: 3, WarmUps: 1, Arch: runtime.GOARCH, AppsDir: "dist/apps/x", CacheDir: "cache", OutDir: "out",
 	}
 }
@@ -35,28 +36,28 @@ func runnerOpts() RunnerOptions {
 func TestRunnerOptionsValidate(t *testing.T) {
 	tests := []struct {
 		name    string
-		change  func(o *RunnerOptions)
+		change  func(o *Options)
 		wantErr string
 	}{
-		{name: "defaults", change: func(*RunnerOptions) {}},
-		{name: "both transports", change: func(o *RunnerOptions) { o.Transports = []string{"blob", "queue"} }},
-		{name: "no transport", change: func(o *RunnerOptions) { o.Transports = nil }, wantErr: "no transport"},
-		{name: "unknown transport", change: func(o *RunnerOptions) { o.Transports = []string{"kafka"} }, wantErr: `transport "kafka"`},
-		{name: "transport twice", change: func(o *RunnerOptions) { o.Transports = []string{"queue", "queue"} }, wantErr: "given twice"},
-		{name: "fractional SF above 1", change: func(o *RunnerOptions) { o.ScaleFactors = []float64{1.5} }, wantErr: "scale factor"},
-		{name: "no SF", change: func(o *RunnerOptions) { o.ScaleFactors = nil }, wantErr: "at least one value"},
-		{name: "more chunks than rows", change: func(o *RunnerOptions) { o.ScaleFactors = []float64{0.001}; o.Chunks = []int{151} }, wantErr: "at most the row count (150"},
-		{name: "zero chunks", change: func(o *RunnerOptions) { o.Chunks = []int{0} }, wantErr: "0 chunks"},
-		{name: "zero instances", change: func(o *RunnerOptions) { o.Instances = []int{1, 0} }, wantErr: "0 instances"},
-		{name: "zero reps", change: func(o *RunnerOptions) { o.Reps = 0 }, wantErr: "0 repetitions"},
-		{name: "negative warm-up", change: func(o *RunnerOptions) { o.WarmUps = -1 }, wantErr: "warm-up"},
-		{name: "unit too large", change: func(o *RunnerOptions) { o.UnitMB = 4096 }, wantErr: "unit size"},
-		{name: "arch", change: func(o *RunnerOptions) { o.Arch = "riscv64" }, wantErr: `arch "riscv64"`},
-		{name: "no apps", change: func(o *RunnerOptions) { o.AppsDir = "" }, wantErr: "apps folder"},
-		{name: "no cache", change: func(o *RunnerOptions) { o.CacheDir = "" }, wantErr: "cache folder"},
-		{name: "label", change: func(o *RunnerOptions) { o.Label = "Queue Run" }, wantErr: "label"},
-		{name: "flex memory", change: func(o *RunnerOptions) { o.Billing = Billing{FlexInstanceMemoryMB: 1000} }, wantErr: "1000 MB"},
-		{name: "parallel", change: func(o *RunnerOptions) { o.Parallel = 1000 }, wantErr: "parallelism"},
+		{name: "defaults", change: func(*Options) {}},
+		{name: "both transports", change: func(o *Options) { o.Transports = []string{"blob", "queue"} }},
+		{name: "no transport", change: func(o *Options) { o.Transports = nil }, wantErr: "no transport"},
+		{name: "unknown transport", change: func(o *Options) { o.Transports = []string{"kafka"} }, wantErr: `transport "kafka"`},
+		{name: "transport twice", change: func(o *Options) { o.Transports = []string{"queue", "queue"} }, wantErr: "given twice"},
+		{name: "fractional SF above 1", change: func(o *Options) { o.ScaleFactors = []float64{1.5} }, wantErr: "scale factor"},
+		{name: "no SF", change: func(o *Options) { o.ScaleFactors = nil }, wantErr: "at least one value"},
+		{name: "more chunks than rows", change: func(o *Options) { o.ScaleFactors = []float64{0.001}; o.Chunks = []int{151} }, wantErr: "at most the row count (150"},
+		{name: "zero chunks", change: func(o *Options) { o.Chunks = []int{0} }, wantErr: "0 chunks"},
+		{name: "zero instances", change: func(o *Options) { o.Instances = []int{1, 0} }, wantErr: "0 instances"},
+		{name: "zero reps", change: func(o *Options) { o.Reps = 0 }, wantErr: "0 repetitions"},
+		{name: "negative warm-up", change: func(o *Options) { o.WarmUps = -1 }, wantErr: "warm-up"},
+		{name: "unit too large", change: func(o *Options) { o.UnitMB = 4096 }, wantErr: "unit size"},
+		{name: "arch", change: func(o *Options) { o.Arch = "riscv64" }, wantErr: `arch "riscv64"`},
+		{name: "no apps", change: func(o *Options) { o.AppsDir = "" }, wantErr: "apps folder"},
+		{name: "no cache", change: func(o *Options) { o.CacheDir = "" }, wantErr: "cache folder"},
+		{name: "label", change: func(o *Options) { o.Label = "Queue Run" }, wantErr: "label"},
+		{name: "flex memory", change: func(o *Options) { o.Billing = bench.Billing{FlexInstanceMemoryMB: 1000} }, wantErr: "1000 MB"},
+		{name: "parallel", change: func(o *Options) { o.Parallel = 1000 }, wantErr: "parallelism"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -67,7 +68,7 @@ func TestRunnerOptionsValidate(t *testing.T) {
 				require.NoError(t, err)
 				return
 			}
-			require.ErrorIs(t, err, ErrRunnerOptions)
+			require.ErrorIs(t, err, ErrOptions)
 			assert.Contains(t, err.Error(), tt.wantErr)
 		})
 	}
@@ -92,7 +93,7 @@ func TestConfigsExpansion(t *testing.T) {
 		"blob SF10 100 ×1", "queue SF10 100 ×1", "blob SF10 100 ×2", "queue SF10 100 ×2",
 	}
 	for i, c := range cs {
-		assert.Equal(t, want[i], fmt.Sprintf("%s SF%s %d ×%d", c.Transport, formatFloat(c.ScaleFactor), c.Chunks, c.InstancesPerApp))
+		assert.Equal(t, want[i], fmt.Sprintf("%s SF%s %d ×%d", c.Transport, bench.FormatFloat(c.ScaleFactor), c.Chunks, c.InstancesPerApp))
 		assert.Equal(t, int64(4<<20), c.UnitSizeBytes)
 		assert.Equal(t, runtime.GOARCH, c.Arch)
 		assert.False(t, c.Emulated)
@@ -105,33 +106,33 @@ func TestSweeps(t *testing.T) {
 		sweep   string
 		configs int // with both transports
 		label   string
-		check   func(t *testing.T, o RunnerOptions)
+		check   func(t *testing.T, o Options)
 	}{
-		{sweep: SweepBatch, configs: 16, label: "batch-sweep", check: func(t *testing.T, o RunnerOptions) {
+		{sweep: SweepBatch, configs: 16, label: "batch-sweep", check: func(t *testing.T, o Options) {
 			assert.Equal(t, []int{1, 5, 10, 20, 50, 100, 250, 500}, o.Chunks)
 		}},
-		{sweep: SweepScale, configs: 6, label: "scale-sweep", check: func(t *testing.T, o RunnerOptions) {
+		{sweep: SweepScale, configs: 6, label: "scale-sweep", check: func(t *testing.T, o Options) {
 			assert.Equal(t, []int{1, 2, 4}, o.Instances)
 		}},
-		{sweep: SweepSize, configs: 6, label: "size-sweep", check: func(t *testing.T, o RunnerOptions) {
+		{sweep: SweepSize, configs: 6, label: "size-sweep", check: func(t *testing.T, o Options) {
 			assert.Equal(t, []float64{1, 10, 40}, o.ScaleFactors)
 		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.sweep, func(t *testing.T) {
 			o := runnerOpts()
-			o.Transports = []string{TransportQueue, TransportBlob}
+			o.Transports = []string{bench.TransportQueue, bench.TransportBlob}
 			require.NoError(t, o.ApplySweep(tt.sweep))
 			require.NoError(t, o.Validate())
 			tt.check(t, o)
 			assert.Len(t, o.Configs(), tt.configs)
 			assert.Equal(t, tt.label, o.DefaultLabel(tt.sweep))
-			o.Transports = []string{TransportBlob}
+			o.Transports = []string{bench.TransportBlob}
 			assert.Equal(t, tt.label+"-blob", o.DefaultLabel(tt.sweep))
 		})
 	}
 	o := runnerOpts()
-	require.ErrorIs(t, o.ApplySweep("latency"), ErrRunnerOptions)
+	require.ErrorIs(t, o.ApplySweep("latency"), ErrOptions)
 }
 
 // otherArch is the supported architecture this machine is not.
@@ -145,7 +146,7 @@ func otherArch() string {
 func TestDefaultLabel(t *testing.T) {
 	o := runnerOpts()
 	assert.Equal(t, "queue", o.DefaultLabel(""))
-	o.Transports = []string{TransportQueue, TransportBlob}
+	o.Transports = []string{bench.TransportQueue, bench.TransportBlob}
 	assert.Equal(t, "comparison", o.DefaultLabel(""))
 	o.Arch = otherArch()
 	assert.Equal(t, "comparison-"+otherArch(), o.DefaultLabel(""))
@@ -183,7 +184,7 @@ func TestLoadAverage(t *testing.T) {
 
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "loadavg"), []byte("busy\n"), 0o644))
 	_, err = loadAverage(dir)
-	require.ErrorIs(t, err, ErrBadMeasurement)
+	require.ErrorIs(t, err, bench.ErrBadMeasurement)
 }
 
 func TestStageOf(t *testing.T) {
@@ -215,11 +216,11 @@ func TestWindowRecords(t *testing.T) {
 	}
 	got := windowRecords(apps, at(0), at(1000))
 	require.Len(t, got, 4)
-	want := []InvocationRecord{
-		{Function: "partition", Instance: "partition/0", Start: at(0), DurationMS: 40, Outcome: OutcomeSuccess},
-		{Function: "aggregate", Instance: "aggregate/0", Start: at(100), DurationMS: 80, Outcome: OutcomeSuccess, DequeueCount: 1, BytesIn: 800, BytesOut: 12},
-		{Function: "aggregate", Instance: "aggregate/1", Start: at(300), DurationMS: 90, Outcome: OutcomeFailure, DequeueCount: 2, BytesIn: 900},
-		{Function: "merge", Instance: "merge/0", Start: at(1000), DurationMS: 20, Outcome: OutcomeFailure, DequeueCount: 1},
+	want := []bench.InvocationRecord{
+		{Function: "partition", Instance: "partition/0", Start: at(0), DurationMS: 40, Outcome: bench.OutcomeSuccess},
+		{Function: "aggregate", Instance: "aggregate/0", Start: at(100), DurationMS: 80, Outcome: bench.OutcomeSuccess, DequeueCount: 1, BytesIn: 800, BytesOut: 12},
+		{Function: "aggregate", Instance: "aggregate/1", Start: at(300), DurationMS: 90, Outcome: bench.OutcomeFailure, DequeueCount: 2, BytesIn: 900},
+		{Function: "merge", Instance: "merge/0", Start: at(1000), DurationMS: 20, Outcome: bench.OutcomeFailure, DequeueCount: 1},
 	}
 	assert.Equal(t, want, got)
 	for _, r := range got {
@@ -229,12 +230,12 @@ func TestWindowRecords(t *testing.T) {
 }
 
 func TestApportionReads(t *testing.T) {
-	recs := []InvocationRecord{
-		{Function: "aggregate", Outcome: OutcomeSuccess, BytesIn: 100},
-		{Function: "merge", Outcome: OutcomeSuccess, BytesIn: 5},
-		{Function: "aggregate", Outcome: OutcomeFailure, BytesIn: 100},
-		{Function: "aggregate", Outcome: OutcomeSuccess, BytesIn: 100},
-		{Function: "aggregate", Outcome: OutcomeSuccess, BytesIn: 100},
+	recs := []bench.InvocationRecord{
+		{Function: "aggregate", Outcome: bench.OutcomeSuccess, BytesIn: 100},
+		{Function: "merge", Outcome: bench.OutcomeSuccess, BytesIn: 5},
+		{Function: "aggregate", Outcome: bench.OutcomeFailure, BytesIn: 100},
+		{Function: "aggregate", Outcome: bench.OutcomeSuccess, BytesIn: 100},
+		{Function: "aggregate", Outcome: bench.OutcomeSuccess, BytesIn: 100},
 	}
 	apportionReads(recs, "aggregate", 1000)
 	assert.Equal(t, []int64{434, 5, 100, 433, 433}, []int64{recs[0].BytesIn, recs[1].BytesIn, recs[2].BytesIn, recs[3].BytesIn, recs[4].BytesIn},
@@ -323,11 +324,11 @@ go_goroutines 12
 	addr := strings.TrimPrefix(srv.URL, "http://")
 	us, err := scrapeUsage(context.Background(), srv.Client(), addr)
 	require.NoError(t, err)
-	ops, err := StorageOpsFromUsage(us)
+	ops, err := bench.StorageOpsFromUsage(us)
 	require.NoError(t, err)
-	assert.Equal(t, []StorageOp{
-		{Service: ServiceBlob, Operation: "GetBlob", Class: ClassRead, Count: 8, Bytes: 7000},
-		{Service: ServiceQueue, Operation: "DeleteMessage", Class: ClassQueue1, Count: 3},
+	assert.Equal(t, []bench.StorageOp{
+		{Service: bench.ServiceBlob, Operation: "GetBlob", Class: bench.ClassRead, Count: 8, Bytes: 7000},
+		{Service: bench.ServiceQueue, Operation: "DeleteMessage", Class: bench.ClassQueue1, Count: 3},
 	}, ops)
 
 	srv.Close()

@@ -1,4 +1,4 @@
-package bench
+package runner
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/funnelpipe/funnel/bench"
 	"github.com/funnelpipe/funnel/handlers"
 	"github.com/funnelpipe/funnel/infra/localstack"
 	"github.com/funnelpipe/funnel/job"
@@ -37,9 +38,9 @@ const (
 	filePollEvery  = 5 * time.Millisecond
 )
 
-// BenchmarkOutcome is what RunBenchmark produced.
-type BenchmarkOutcome struct {
-	Report Report
+// Outcome is what Run produced.
+type Outcome struct {
+	Report bench.Report
 	// Dir is the report's folder.
 	Dir string
 	// Invalid counts the runs with a wrong answer, a failed job or no
@@ -48,7 +49,7 @@ type BenchmarkOutcome struct {
 	Aborted []string
 }
 
-// RunBenchmark runs every configuration of o and writes the report.
+// Run runs every configuration of o and writes the report.
 //
 // For each configuration it starts a fresh local stack (a new Azurite and
 // the three apps under the local Functions host, o.ExecPrefix in front of
@@ -70,7 +71,7 @@ type BenchmarkOutcome struct {
 // error then wraps ErrAborted. Runs with a wrong answer are in the report,
 // left out of its figures, and the error wraps ErrInvalidRuns. Only when
 // no run finished at all is there no report.
-func RunBenchmark(ctx context.Context, o RunnerOptions) (*BenchmarkOutcome, error) {
+func Run(ctx context.Context, o Options) (*Outcome, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
@@ -80,12 +81,12 @@ func RunBenchmark(ctx context.Context, o RunnerOptions) (*BenchmarkOutcome, erro
 	}
 	for _, app := range localstack.Apps() {
 		if st, err := os.Stat(filepath.Join(o.AppsDir, app, "host.json")); err != nil || st.IsDir() {
-			return nil, fmt.Errorf("%w: %s has no %s app (build it with `make package`)", ErrRunnerOptions, o.AppsDir, app)
+			return nil, fmt.Errorf("%w: %s has no %s app (build it with `make package`)", ErrOptions, o.AppsDir, app)
 		}
 	}
 	prices := o.Prices
 	if prices == nil {
-		p, err := DefaultPrices()
+		p, err := bench.DefaultPrices()
 		if err != nil {
 			return nil, err
 		}
@@ -104,7 +105,7 @@ func RunBenchmark(ctx context.Context, o RunnerOptions) (*BenchmarkOutcome, erro
 	if err != nil {
 		return nil, err
 	}
-	if machine.FunnelCommit != Unknown {
+	if machine.FunnelCommit != bench.Unknown {
 		// Earlier reports in the results folder are not changes to the
 		// code under test.
 		if dirty, err := treeDirty(ctx, o.RepoDir, o.OutDir); err == nil {
@@ -127,7 +128,7 @@ func RunBenchmark(ctx context.Context, o RunnerOptions) (*BenchmarkOutcome, erro
 	cache := newDataCache(o.CacheDir, progress)
 	configs := o.Configs()
 	var (
-		runs    []Run
+		runs    []bench.Run
 		notes   []string
 		aborted []string
 	)
@@ -138,10 +139,10 @@ func RunBenchmark(ctx context.Context, o RunnerOptions) (*BenchmarkOutcome, erro
 			return nil, err
 		}
 		cr := &configRunner{o: o, cfg: cfg, data: d, progress: progress,
-			dir: filepath.Join(work, fmt.Sprintf("%02d-%s-sf%s-c%d-x%d", i+1, cfg.Transport, formatFloat(cfg.ScaleFactor), cfg.Chunks, cfg.InstancesPerApp))}
+			dir: filepath.Join(work, fmt.Sprintf("%02d-%s-sf%s-c%d-x%d", i+1, cfg.Transport, bench.FormatFloat(cfg.ScaleFactor), cfg.Chunks, cfg.InstancesPerApp))}
 		ms, cnotes, err := cr.run(ctx)
 		for _, m := range ms {
-			r, nerr := NewRun(m, prices, o.Billing)
+			r, nerr := bench.NewRun(m, prices, o.Billing)
 			if nerr != nil {
 				err = errors.Join(err, nerr)
 				continue
@@ -165,23 +166,23 @@ func RunBenchmark(ctx context.Context, o RunnerOptions) (*BenchmarkOutcome, erro
 
 	loadEnd, _ := loadAverage("/proc")
 	head := o.methodNotes(loadStart, loadEnd)
-	rep, err := NewReport(ReportOptions{
+	rep, err := bench.NewReport(bench.ReportOptions{
 		Label: o.Label, Created: started, Machine: machine, Prices: prices, Billing: o.Billing,
 		Runs: runs, Notes: append(append(head, o.Notes...), notes...),
 	})
 	if err != nil {
 		return nil, err
 	}
-	dir := ReportDir(o.OutDir, started, o.Label)
-	if err := WriteReport(dir, rep); err != nil {
+	dir := bench.ReportDir(o.OutDir, started, o.Label)
+	if err := bench.WriteReport(dir, rep); err != nil {
 		return nil, err
 	}
-	if err := WriteIndex(o.OutDir); err != nil {
+	if err := bench.WriteIndex(o.OutDir); err != nil {
 		return nil, err
 	}
-	progress("report      %s", filepath.Join(dir, MarkdownFile))
+	progress("report      %s", filepath.Join(dir, bench.MarkdownFile))
 
-	out := &BenchmarkOutcome{Report: rep, Dir: dir, Aborted: aborted}
+	out := &Outcome{Report: rep, Dir: dir, Aborted: aborted}
 	for _, r := range runs {
 		if !r.Correct {
 			out.Invalid++
@@ -192,7 +193,7 @@ func RunBenchmark(ctx context.Context, o RunnerOptions) (*BenchmarkOutcome, erro
 		errs = append(errs, fmt.Errorf("%w: %s", ErrAborted, strings.Join(aborted, "; ")))
 	}
 	if out.Invalid > 0 {
-		errs = append(errs, fmt.Errorf("%w: %d of %d runs (see %s)", ErrInvalidRuns, out.Invalid, len(runs), filepath.Join(dir, MarkdownFile)))
+		errs = append(errs, fmt.Errorf("%w: %d of %d runs (see %s)", ErrInvalidRuns, out.Invalid, len(runs), filepath.Join(dir, bench.MarkdownFile)))
 	}
 	return out, errors.Join(errs...)
 }
@@ -227,7 +228,7 @@ func treeDirty(ctx context.Context, repo, outDir string) (bool, error) {
 }
 
 // methodNotes says how the figures were taken and what they leave out.
-func (o RunnerOptions) methodNotes(loadStart, loadEnd string) []string {
+func (o Options) methodNotes(loadStart, loadEnd string) []string {
 	notes := []string{
 		fmt.Sprintf("End-to-end time runs from just before the submit request to the moment the runner saw the job record marked done "+
 			"(it reads the record each time the merge or partition host finishes an invocation, at most every %v, and at least every %v).",
@@ -243,7 +244,7 @@ func (o RunnerOptions) methodNotes(loadStart, loadEnd string) []string {
 			"Raw download: every chunk blob from the same Azurite, %d at a time, bodies discarded. Both are measured right before each run.",
 			runtime.GOMAXPROCS(0), o.Parallel),
 	}
-	if slices.Contains(o.Transports, TransportBlob) {
+	if slices.Contains(o.Transports, bench.TransportBlob) {
 		notes = append(notes, "Blob-triggered functions run under the local host's stand-in for the Event Grid blob trigger, which lists the container every 100 ms while blobs arrive "+
 			"and keeps the real host's receipts (blob properties, leases, metadata) and internal dispatch queue; those requests are counted. "+
 			"In Azure, Event Grid would deliver the events instead of the listings, and is priced per event, which this report does not include.")
@@ -251,7 +252,7 @@ func (o RunnerOptions) methodNotes(loadStart, loadEnd string) []string {
 	if loadStart != "" && loadEnd != "" {
 		notes = append(notes, fmt.Sprintf("Load average (1, 5, 15 min) on this %d-core machine: %s at the start, %s at the end.", runtime.NumCPU(), loadStart, loadEnd))
 	}
-	if Emulated(o.Arch) {
+	if bench.Emulated(o.Arch) {
 		notes = append(notes, fmt.Sprintf("The handlers ran as %s binaries under %s on this %s machine: their timings and the costs derived from them are emulated and show correctness only.",
 			o.Arch, strings.Join(o.ExecPrefix, " "), runtime.GOARCH))
 	}
@@ -260,8 +261,8 @@ func (o RunnerOptions) methodNotes(loadStart, loadEnd string) []string {
 
 // configRunner runs the repetitions of one configuration on its own stack.
 type configRunner struct {
-	o        RunnerOptions
-	cfg      Config
+	o        Options
+	cfg      bench.Config
 	data     *dataset
 	dir      string
 	progress func(string, ...any)
@@ -281,7 +282,7 @@ type runExtra struct {
 	timedOut   bool
 }
 
-func (c *configRunner) run(ctx context.Context) (ms []Measurement, notes []string, err error) {
+func (c *configRunner) run(ctx context.Context) (ms []bench.Measurement, notes []string, err error) {
 	if err := os.MkdirAll(c.dir, 0o755); err != nil {
 		return nil, nil, fmt.Errorf("bench: %w", err)
 	}
@@ -337,7 +338,7 @@ func (c *configRunner) run(ctx context.Context) (ms []Measurement, notes []strin
 		return nil, nil, err
 	}
 	took := time.Since(t0)
-	c.progress("uploaded    %d chunks, %s, in %s (before any clock starts)", len(c.data.Paths), formatBytes(c.data.Bytes), took.Round(time.Millisecond))
+	c.progress("uploaded    %d chunks, %s, in %s (before any clock starts)", len(c.data.Paths), bench.FormatBytes(c.data.Bytes), took.Round(time.Millisecond))
 
 	c.probe = &prober{procDir: "/proc", watch: watch, hostUsage: reg, client: &http.Client{Timeout: 10 * time.Second}, azuritePID: c.stack.AzuritePID()}
 	c.client = &partition.Client{BaseURL: c.stack.APIURL(), HTTP: &http.Client{Timeout: time.Minute}}
@@ -410,11 +411,11 @@ func (c *configRunner) configNote(xs []runExtra, load string) string {
 		if src == "host" {
 			name = "Functions host (triggers, bindings)"
 		}
-		parts = append(parts, fmt.Sprintf("%s %s", name, sig(sums[src]/float64(len(xs)), 4)))
+		parts = append(parts, fmt.Sprintf("%s %s", name, bench.Sig(sums[src]/float64(len(xs)), 4)))
 	}
 	s := fmt.Sprintf("%s: storage requests per counted run by who made them: %s.", c.cfg, strings.Join(parts, ", "))
 	if azuriteRuns > 0 {
-		s += fmt.Sprintf(" Azurite used %s CPU-s per run.", sig(azurite/float64(azuriteRuns), 3))
+		s += fmt.Sprintf(" Azurite used %s CPU-s per run.", bench.Sig(azurite/float64(azuriteRuns), 3))
 	}
 	if load != "" {
 		s += " Load average when its runs began: " + load + "."
@@ -423,10 +424,10 @@ func (c *configRunner) configNote(xs []runExtra, load string) string {
 }
 
 // once runs one job and measures it.
-func (c *configRunner) once(ctx context.Context, rep int, warm bool) (Measurement, runExtra, error) {
-	m := Measurement{
+func (c *configRunner) once(ctx context.Context, rep int, warm bool) (bench.Measurement, runExtra, error) {
+	m := bench.Measurement{
 		Config: c.cfg, Repetition: rep, WarmUp: warm,
-		InputBytes: c.data.Bytes, InputRows: c.data.Rows, Roles: DefaultRoles(),
+		InputBytes: c.data.Bytes, InputRows: c.data.Rows, Roles: bench.DefaultRoles(),
 	}
 	x := runExtra{azuriteCPU: -1}
 
@@ -497,7 +498,7 @@ func (c *configRunner) once(ctx context.Context, rep int, warm bool) (Measuremen
 	}
 	m.Invocations = windowRecords(apps, before.At, after.At)
 	apportionReads(m.Invocations, m.Roles.Aggregate, d.BlobReadBytes["aggregate"])
-	if m.StorageOps, err = StorageOpsFromUsage(d.Usage); err != nil {
+	if m.StorageOps, err = bench.StorageOpsFromUsage(d.Usage); err != nil {
 		return m, x, err
 	}
 	m.Instances = d.Instances

@@ -1,4 +1,4 @@
-package bench
+package runner
 
 import (
 	"bufio"
@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	agg "github.com/funnelpipe/funnel/aggregate"
+	"github.com/funnelpipe/funnel/bench"
 	"github.com/funnelpipe/funnel/testing_data/chunk"
 	"github.com/funnelpipe/funnel/testing_data/dbgen"
 )
@@ -66,7 +67,7 @@ const completeMarker = ".complete"
 
 // get returns the data set of sf in chunks files, making what is missing.
 func (c *dataCache) get(ctx context.Context, sf float64, chunks int) (*dataset, error) {
-	key := fmt.Sprintf("%s/%d", formatFloat(sf), chunks)
+	key := fmt.Sprintf("%s/%d", bench.FormatFloat(sf), chunks)
 	if d, ok := c.sets[key]; ok {
 		return d, nil
 	}
@@ -74,7 +75,7 @@ func (c *dataCache) get(ctx context.Context, sf float64, chunks int) (*dataset, 
 	if err != nil {
 		return nil, fmt.Errorf("bench: data: %w", err)
 	}
-	sfDir := filepath.Join(c.dir, "sf-"+formatFloat(sf))
+	sfDir := filepath.Join(c.dir, "sf-"+bench.FormatFloat(sf))
 	table := filepath.Join(sfDir, "customer.tbl")
 	chunkDir := filepath.Join(sfDir, "chunks-"+strconv.Itoa(chunks))
 	paths, err := cachedChunks(chunkDir, chunks)
@@ -104,11 +105,11 @@ func (c *dataCache) get(ctx context.Context, sf float64, chunks int) (*dataset, 
 	}
 	if ref.Rows != rows || ref.Rejected != 0 {
 		return nil, fmt.Errorf("bench: data: %s holds %d rows and %d rejected lines, the generator writes %d rows at SF %s (remove the cache folder and rerun)",
-			chunkDir, ref.Rows, ref.Rejected, rows, formatFloat(sf))
+			chunkDir, ref.Rows, ref.Rejected, rows, bench.FormatFloat(sf))
 	}
 	d.Rows, d.Reference = ref.Rows, ref
 	c.progress("data        SF %s in %d chunks: %s, %d rows; reference answer computed locally in %s",
-		formatFloat(sf), chunks, formatBytes(d.Bytes), d.Rows, time.Since(t0).Round(time.Millisecond))
+		bench.FormatFloat(sf), chunks, bench.FormatBytes(d.Bytes), d.Rows, time.Since(t0).Round(time.Millisecond))
 	c.sets[key] = d
 	return d, nil
 }
@@ -160,9 +161,9 @@ func (c *dataCache) ensureTable(ctx context.Context, table string, sf float64, r
 	}
 	if err != nil {
 		os.Remove(tmp.Name())
-		return fmt.Errorf("bench: generate SF %s: %w", formatFloat(sf), err)
+		return fmt.Errorf("bench: generate SF %s: %w", bench.FormatFloat(sf), err)
 	}
-	c.progress("generated   SF %s: %d rows in %s", formatFloat(sf), rows, time.Since(t0).Round(time.Millisecond))
+	c.progress("generated   SF %s: %d rows in %s", bench.FormatFloat(sf), rows, time.Since(t0).Round(time.Millisecond))
 	return nil
 }
 
@@ -175,7 +176,9 @@ func (c *dataCache) split(ctx context.Context, table, dir string, chunks int) ([
 	if err != nil {
 		return nil, fmt.Errorf("bench: split: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(dir, completeMarker), []byte(strconv.Itoa(chunks)+"\n")); err != nil {
+	// A marker cut short by a crash holds a prefix of the count, which
+	// cachedChunks does not accept: the split is then redone.
+	if err := os.WriteFile(filepath.Join(dir, completeMarker), []byte(strconv.Itoa(chunks)+"\n"), 0o644); err != nil {
 		return nil, fmt.Errorf("bench: split: %w", err)
 	}
 	c.progress("split       into %d chunks in %s", chunks, time.Since(t0).Round(time.Millisecond))

@@ -1,4 +1,4 @@
-package bench
+package runner
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/funnelpipe/funnel/bench"
 	"github.com/funnelpipe/funnel/infra/localstack/localstacktest"
 )
 
@@ -30,28 +31,28 @@ func TestRunBenchmarkEndToEnd(t *testing.T) {
 	work := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	o := RunnerOptions{
-		Transports: []string{TransportQueue, TransportBlob}, ScaleFactors: []float64{0.01}, Chunks: []int{2}, Instances: []int{1},
+	o := Options{
+		Transports: []string{bench.TransportQueue, bench.TransportBlob}, ScaleFactors: []float64{0.01}, Chunks: []int{2}, Instances: []int{1},
 		Reps: 1, WarmUps: 0, AppsDir: apps, CacheDir: t.TempDir(), OutDir: out, WorkDir: work,
 		Timeout: 2 * time.Minute, Notes: []string{"end-to-end test"}, Progress: testLog{t},
 		RepoDir: filepath.Join("..", "."),
 	}
-	res, err := RunBenchmark(ctx, o)
+	res, err := Run(ctx, o)
 	require.NoError(t, err)
 	assert.Equal(t, filepath.Join(out, time.Now().UTC().Format(time.DateOnly)+"-comparison"), res.Dir)
 	assert.Zero(t, res.Invalid)
 	assert.Empty(t, res.Aborted)
 
-	for _, f := range []string{ResultsFile, MarkdownFile, "e2e_vs_chunks.svg", "e2e_vs_chunks.png"} {
+	for _, f := range []string{bench.ResultsFile, bench.MarkdownFile, "e2e_vs_chunks.svg", "e2e_vs_chunks.png"} {
 		st, err := os.Stat(filepath.Join(res.Dir, f))
 		require.NoError(t, err, f)
 		assert.Positive(t, st.Size(), f)
 	}
-	index, err := os.ReadFile(filepath.Join(out, IndexFile))
+	index, err := os.ReadFile(filepath.Join(out, bench.IndexFile))
 	require.NoError(t, err)
 	assert.Contains(t, string(index), filepath.Base(res.Dir))
 
-	rep, err := ReadReport(filepath.Join(res.Dir, ResultsFile))
+	rep, err := bench.ReadReport(filepath.Join(res.Dir, bench.ResultsFile))
 	require.NoError(t, err)
 	require.Len(t, rep.Runs, 2)
 	assert.Contains(t, rep.Notes, "end-to-end test")
@@ -80,7 +81,7 @@ func TestRunBenchmarkEndToEnd(t *testing.T) {
 			ops[op.Operation] += op.Count
 		}
 		assert.GreaterOrEqual(t, ops["GetBlob"], int64(2), "%s: the aggregate reads both chunks", c)
-		if c.Transport == TransportQueue {
+		if c.Transport == bench.TransportQueue {
 			assert.GreaterOrEqual(t, ops["PutMessage"], int64(4), "%s: units and partials are queue messages", c)
 		} else {
 			assert.GreaterOrEqual(t, ops["PutBlob"]+ops["PutBlockList"], int64(4), "%s: units and partials are blobs", c)
@@ -93,11 +94,11 @@ func TestRunBenchmarkEndToEnd(t *testing.T) {
 	assert.Len(t, logs, 2)
 }
 
-func stageOfRun(r Run, fn string) (StageStats, bool) {
+func stageOfRun(r bench.Run, fn string) (bench.StageStats, bool) {
 	for _, s := range r.Stages {
 		if s.Function == fn {
 			return s, true
 		}
 	}
-	return StageStats{}, false
+	return bench.StageStats{}, false
 }

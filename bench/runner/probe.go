@@ -1,4 +1,4 @@
-package bench
+package runner
 
 import (
 	"cmp"
@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/funnelpipe/funnel/bench"
 	"github.com/funnelpipe/funnel/transport/account"
 )
 
@@ -288,7 +289,7 @@ func (p *prober) snap(ctx context.Context, reset bool) (snapshot, error) {
 			continue
 		}
 		s.Usage[k] = u
-		cpu, _, err := ReadProcStats(p.procDir, proc.PID)
+		cpu, _, err := bench.ReadProcStats(p.procDir, proc.PID)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", k, err))
 			continue
@@ -299,7 +300,7 @@ func (p *prober) snap(ctx context.Context, reset bool) (snapshot, error) {
 		}
 	}
 	if p.azuritePID > 0 {
-		if cpu, _, err := ReadProcStats(p.procDir, p.azuritePID); err == nil {
+		if cpu, _, err := bench.ReadProcStats(p.procDir, p.azuritePID); err == nil {
 			s.AzuriteCPU = cpu
 		}
 	}
@@ -309,7 +310,7 @@ func (p *prober) snap(ctx context.Context, reset bool) (snapshot, error) {
 // delta is what happened between two snapshots.
 type delta struct {
 	Usage     []account.Usage
-	Instances []InstanceStats
+	Instances []bench.InstanceStats
 	// Restarted lists the instances whose handler process changed: what
 	// the old process counted after the first snapshot is missing.
 	Restarted  []string
@@ -356,11 +357,11 @@ func (p *prober) diff(before, after snapshot) (delta, error) {
 		} else {
 			d.Restarted = append(d.Restarted, k)
 		}
-		_, rss, err := ReadProcStats(p.procDir, proc.PID)
+		_, rss, err := bench.ReadProcStats(p.procDir, proc.PID)
 		if err != nil {
 			return d, fmt.Errorf("bench: %s: %w", k, err)
 		}
-		d.Instances = append(d.Instances, InstanceStats{App: proc.App, Instance: k, CPUSeconds: max(cpu, 0), PeakRSSBytes: rss})
+		d.Instances = append(d.Instances, bench.InstanceStats{App: proc.App, Instance: k, CPUSeconds: max(cpu, 0), PeakRSSBytes: rss})
 	}
 	d.AzuriteCPU = -1
 	if before.AzuriteCPU >= 0 && after.AzuriteCPU >= 0 {

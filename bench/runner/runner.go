@@ -1,9 +1,10 @@
-package bench
-
-// The runner: the half of the benchmark that starts things. RunBenchmark
-// runs every configuration of RunnerOptions on a fresh local stack
-// (Azurite plus the three apps under the local Functions host), measures
-// each job, checks its answer, and writes the report.
+// Package runner is the half of the benchmark that starts things: Run
+// runs every configuration of Options on a fresh local stack (Azurite plus
+// the three apps under the local Functions host), measures each job into a
+// bench.Measurement, checks its answer, and writes the report with package
+// bench, which holds the pure arithmetic (statistics, cost, model) and the
+// writing.
+package runner
 
 import (
 	"cmp"
@@ -20,21 +21,22 @@ import (
 	"strings"
 	"time"
 
+	"github.com/funnelpipe/funnel/bench"
 	"github.com/funnelpipe/funnel/job"
 	"github.com/funnelpipe/funnel/testing_data/dbgen"
 )
 
 // Errors of the runner.
 var (
-	// ErrRunnerOptions wraps every error about RunnerOptions themselves.
-	ErrRunnerOptions = errors.New("bench: bad runner options")
+	// ErrOptions wraps every error about Options themselves.
+	ErrOptions = errors.New("bench: bad runner options")
 	// ErrNoEmulator is returned when handlers of another architecture
 	// need an emulator this machine does not have.
 	ErrNoEmulator = errors.New("bench: no emulator")
-	// ErrInvalidRuns is returned by RunBenchmark, after the report is
+	// ErrInvalidRuns is returned by Run, after the report is
 	// written, when some runs had a wrong answer, failed or timed out.
 	ErrInvalidRuns = errors.New("bench: some runs are invalid")
-	// ErrAborted is returned by RunBenchmark, after the report (if any run
+	// ErrAborted is returned by Run, after the report (if any run
 	// finished) is written, when a configuration could not be run to its
 	// end: the stack did not start, a handler died, storage failed.
 	ErrAborted = errors.New("bench: some configurations were aborted")
@@ -57,10 +59,10 @@ const (
 	maxRunnerReps      = 100
 )
 
-// RunnerOptions configures RunBenchmark. Every configuration is one point
+// Options configures Run. Every configuration is one point
 // of the product Transports × ScaleFactors × Chunks × Instances, at UnitMB
 // and Arch.
-type RunnerOptions struct {
+type Options struct {
 	// Transports are the transports to run, "queue" and/or "blob".
 	Transports []string
 	// ScaleFactors are TPC-H scale factors (150,000 customer rows each).
@@ -93,9 +95,9 @@ type RunnerOptions struct {
 	// Label names the report; empty means DefaultLabel's.
 	Label string
 	// Prices is the price table; nil means DefaultPrices.
-	Prices *PriceTable
+	Prices *bench.PriceTable
 	// Billing is how runs are priced; the zero value means DefaultBilling.
-	Billing Billing
+	Billing bench.Billing
 	// Parallel is how many blobs are uploaded or downloaded at once (16 if 0).
 	Parallel int
 	// Timeout bounds one job, submit to result (10 minutes if 0).
@@ -118,7 +120,7 @@ type RunnerOptions struct {
 }
 
 // ApplySweep sets the variable a sweep varies to its preset values.
-func (o *RunnerOptions) ApplySweep(sweep string) error {
+func (o *Options) ApplySweep(sweep string) error {
 	switch sweep {
 	case SweepBatch:
 		o.Chunks = []int{1, 5, 10, 20, 50, 100, 250, 500}
@@ -127,21 +129,21 @@ func (o *RunnerOptions) ApplySweep(sweep string) error {
 	case SweepSize:
 		o.ScaleFactors = []float64{1, 10, 40}
 	default:
-		return fmt.Errorf("%w: sweep %q (want %s)", ErrRunnerOptions, sweep, strings.Join(Sweeps(), ", "))
+		return fmt.Errorf("%w: sweep %q (want %s)", ErrOptions, sweep, strings.Join(Sweeps(), ", "))
 	}
 	return nil
 }
 
 // withDefaults fills the zero fields that have a default.
-func (o RunnerOptions) withDefaults() RunnerOptions {
+func (o Options) withDefaults() Options {
 	o.Arch = cmp.Or(o.Arch, runtime.GOARCH)
 	o.UnitMB = cmp.Or(o.UnitMB, job.DefaultUnitMB)
 	o.Parallel = cmp.Or(o.Parallel, 16)
 	o.Timeout = cmp.Or(o.Timeout, 10*time.Minute)
 	o.Settle = cmp.Or(o.Settle, 500*time.Millisecond)
 	o.RepoDir = cmp.Or(o.RepoDir, ".")
-	if o.Billing == (Billing{}) {
-		o.Billing = DefaultBilling()
+	if o.Billing == (bench.Billing{}) {
+		o.Billing = bench.DefaultBilling()
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -149,19 +151,19 @@ func (o RunnerOptions) withDefaults() RunnerOptions {
 	return o
 }
 
-// Validate reports options RunBenchmark cannot run, with an error wrapping
-// ErrRunnerOptions that names the field.
-func (o RunnerOptions) Validate() error {
+// Validate reports options Run cannot run, with an error wrapping
+// ErrOptions that names the field.
+func (o Options) Validate() error {
 	o = o.withDefaults()
 	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: "+format, append([]any{ErrRunnerOptions}, args...)...)
+		return fmt.Errorf("%w: "+format, append([]any{ErrOptions}, args...)...)
 	}
 	if len(o.Transports) == 0 {
 		return bad("no transport")
 	}
 	for i, t := range o.Transports {
-		if t != TransportQueue && t != TransportBlob {
-			return bad("transport %q (want %s or %s)", t, TransportQueue, TransportBlob)
+		if t != bench.TransportQueue && t != bench.TransportBlob {
+			return bad("transport %q (want %s or %s)", t, bench.TransportQueue, bench.TransportBlob)
 		}
 		if slices.Contains(o.Transports[:i], t) {
 			return bad("transport %q given twice", t)
@@ -177,7 +179,7 @@ func (o RunnerOptions) Validate() error {
 		}
 		for _, c := range o.Chunks {
 			if c < 1 || c > maxRunnerChunks || int64(c) > rows {
-				return bad("%d chunks: must be 1..%d and at most the row count (%d at SF %s)", c, maxRunnerChunks, rows, formatFloat(sf))
+				return bad("%d chunks: must be 1..%d and at most the row count (%d at SF %s)", c, maxRunnerChunks, rows, bench.FormatFloat(sf))
 			}
 		}
 	}
@@ -204,7 +206,7 @@ func (o RunnerOptions) Validate() error {
 	if o.CacheDir == "" || o.OutDir == "" {
 		return bad("a cache folder and an output folder are needed")
 	}
-	if o.Label != "" && !labelPattern.MatchString(o.Label) {
+	if o.Label != "" && !bench.ValidLabel(o.Label) {
 		return bad("label %q: lower-case letters, digits and hyphens", o.Label)
 	}
 	if o.Parallel < 1 || o.Parallel > 256 {
@@ -223,18 +225,18 @@ func (o RunnerOptions) Validate() error {
 // order: by scale factor, then chunk count (so that one data set is split
 // once and used by consecutive runs), then instances, then transport in
 // the order given.
-func (o RunnerOptions) Configs() []Config {
+func (o Options) Configs() []bench.Config {
 	o = o.withDefaults()
-	emulated := Emulated(o.Arch)
+	emulated := bench.Emulated(o.Arch)
 	sfs := slices.Compact(slices.Sorted(slices.Values(o.ScaleFactors)))
 	chunks := slices.Compact(slices.Sorted(slices.Values(o.Chunks)))
 	insts := slices.Compact(slices.Sorted(slices.Values(o.Instances)))
-	var out []Config
+	var out []bench.Config
 	for _, sf := range sfs {
 		for _, c := range chunks {
 			for _, n := range insts {
 				for _, t := range o.Transports {
-					out = append(out, Config{
+					out = append(out, bench.Config{
 						Transport: t, Arch: o.Arch, Emulated: emulated, ScaleFactor: sf, Chunks: c,
 						UnitSizeBytes: int64(o.UnitMB) << 20, InstancesPerApp: n,
 					})
@@ -248,7 +250,7 @@ func (o RunnerOptions) Configs() []Config {
 // DefaultLabel names a report after what it holds: the transport alone,
 // "comparison" for both, "<sweep>-sweep" for a sweep, with "-<arch>"
 // appended when the handlers ran emulated.
-func (o RunnerOptions) DefaultLabel(sweep string) string {
+func (o Options) DefaultLabel(sweep string) string {
 	o = o.withDefaults()
 	label := "comparison"
 	if len(o.Transports) == 1 {
@@ -260,7 +262,7 @@ func (o RunnerOptions) DefaultLabel(sweep string) string {
 			label += "-" + o.Transports[0]
 		}
 	}
-	if Emulated(o.Arch) {
+	if bench.Emulated(o.Arch) {
 		label += "-" + o.Arch
 	}
 	return label
@@ -274,7 +276,7 @@ var emulators = map[string]string{"arm64": "qemu-aarch64-static", "amd64": "qemu
 // emulator (found with lookPath, exec.LookPath when nil). A missing
 // emulator is an error wrapping ErrNoEmulator that says what to install.
 func EmulatorPrefix(arch string, lookPath func(string) (string, error)) ([]string, error) {
-	if !Emulated(arch) {
+	if !bench.Emulated(arch) {
 		return nil, nil
 	}
 	name, ok := emulators[arch]
@@ -299,11 +301,11 @@ func loadAverage(procDir string) (string, error) {
 	}
 	f := strings.Fields(string(b))
 	if len(f) < 3 {
-		return "", fmt.Errorf("%w: malformed loadavg %q", ErrBadMeasurement, b)
+		return "", fmt.Errorf("%w: malformed loadavg %q", bench.ErrBadMeasurement, b)
 	}
 	for _, v := range f[:3] {
 		if x, err := strconv.ParseFloat(v, 64); err != nil || x < 0 || math.IsInf(x, 0) {
-			return "", fmt.Errorf("%w: malformed loadavg %q", ErrBadMeasurement, b)
+			return "", fmt.Errorf("%w: malformed loadavg %q", bench.ErrBadMeasurement, b)
 		}
 	}
 	return strings.Join(f[:3], " "), nil

@@ -1,4 +1,4 @@
-package bench
+package runner
 
 import (
 	"errors"
@@ -8,6 +8,7 @@ import (
 	"time"
 
 	agg "github.com/funnelpipe/funnel/aggregate"
+	"github.com/funnelpipe/funnel/bench"
 	"github.com/funnelpipe/funnel/infra/funchost"
 )
 
@@ -43,18 +44,18 @@ type appRecords struct {
 // InvocationRecords, named by stage and by instance "<app>/<index>", in
 // start order. Invocations of other jobs cannot fall in the window: the
 // runner runs one job at a time and waits for it to settle.
-func windowRecords(apps []appRecords, from, to time.Time) []InvocationRecord {
-	var out []InvocationRecord
+func windowRecords(apps []appRecords, from, to time.Time) []bench.InvocationRecord {
+	var out []bench.InvocationRecord
 	for _, a := range apps {
 		for _, r := range a.Records {
 			if r.Start.Before(from) || r.Start.After(to) {
 				continue
 			}
-			outcome := OutcomeSuccess
+			outcome := bench.OutcomeSuccess
 			if r.Outcome != funchost.OutcomeSuccess {
-				outcome = OutcomeFailure // failure or timeout: billed alike
+				outcome = bench.OutcomeFailure // failure or timeout: billed alike
 			}
-			out = append(out, InvocationRecord{
+			out = append(out, bench.InvocationRecord{
 				Function:     stageOf(r.Function),
 				Instance:     instanceKey(a.App, r.Instance),
 				Start:        r.Start,
@@ -66,7 +67,7 @@ func windowRecords(apps []appRecords, from, to time.Time) []InvocationRecord {
 			})
 		}
 	}
-	slices.SortStableFunc(out, func(a, b InvocationRecord) int { return a.Start.Compare(b.Start) })
+	slices.SortStableFunc(out, func(a, b bench.InvocationRecord) int { return a.Start.Compare(b.Start) })
 	return out
 }
 
@@ -76,13 +77,13 @@ func windowRecords(apps []appRecords, from, to time.Time) []InvocationRecord {
 // host sees only an invocation's trigger payload, while an aggregate
 // invocation reads its byte range of the input itself; this puts the
 // bytes it read, on average, where the scale model looks for them.
-func apportionReads(recs []InvocationRecord, stage string, bytes int64) {
+func apportionReads(recs []bench.InvocationRecord, stage string, bytes int64) {
 	if bytes <= 0 {
 		return
 	}
 	var idx []int
 	for i, r := range recs {
-		if r.Function == stage && r.Outcome == OutcomeSuccess {
+		if r.Function == stage && r.Outcome == bench.OutcomeSuccess {
 			idx = append(idx, i)
 		}
 	}
