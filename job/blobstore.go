@@ -15,7 +15,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
 
-	"github.com/funnelpipe/funnel/transport"
+	"github.com/funnelpipe/funnel/storage"
 	"github.com/funnelpipe/funnel/transport/account"
 )
 
@@ -80,7 +80,7 @@ func (s *BlobStore) Put(ctx context.Context, name string, data []byte, cond Cond
 	}
 	bb := s.client.ServiceClient().NewContainerClient(s.container).NewBlockBlobClient(name)
 	resp, err := bb.Upload(ctx, nopSeekCloser{bytes.NewReader(data)}, opts)
-	if err != nil && errors.Is(account.Sentinel(err), transport.ErrNotFound) {
+	if err != nil && errors.Is(account.Sentinel(err), storage.ErrNotFound) {
 		if cerr := s.createContainer(ctx); cerr != nil {
 			return "", cerr
 		}
@@ -102,7 +102,7 @@ func (s *BlobStore) createContainer(ctx context.Context) error {
 		return nil
 	}
 	_, err := s.client.CreateContainer(ctx, s.container, nil)
-	if err != nil && !errors.Is(account.Sentinel(err), transport.ErrConflict) {
+	if err != nil && !errors.Is(account.Sentinel(err), storage.ErrConflict) {
 		return account.Error(ctx, "create container "+s.container, err)
 	}
 	s.created = true

@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/funnelpipe/funnel/aggregate"
-	"github.com/funnelpipe/funnel/transport"
+	"github.com/funnelpipe/funnel/storage"
 )
 
 func TestSpecNormalize(t *testing.T) {
@@ -281,7 +281,7 @@ func TestFailKeepsFirstReasonAndListsUnits(t *testing.T) {
 	assert.Nil(t, s.Result)
 
 	err = Fail(ctx, st, "missing", -1, "x", time.Unix(9, 0))
-	assert.ErrorIs(t, err, transport.ErrNotFound)
+	assert.ErrorIs(t, err, storage.ErrNotFound)
 }
 
 func TestFoldRejectsBadMessages(t *testing.T) {
@@ -311,7 +311,7 @@ func TestAppliedAndRecordError(t *testing.T) {
 		assert.Equal(t, want, got, "unit %d", unit)
 	}
 	_, err = Applied(ctx, st, "nope", 0)
-	assert.ErrorIs(t, err, transport.ErrNotFound)
+	assert.ErrorIs(t, err, storage.ErrNotFound)
 
 	sdkError := "GET http://127.0.0.1/devstoreaccount1/in/c.csv\n" +
 		"--------------------------------------------------------------------------------\n" +

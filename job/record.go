@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/funnelpipe/funnel/aggregate"
-	"github.com/funnelpipe/funnel/transport"
+	"github.com/funnelpipe/funnel/storage"
 )
 
 // States of a job.
@@ -87,7 +87,7 @@ func Create(ctx context.Context, st Store, s Spec, now time.Time) (*Record, erro
 }
 
 // Get reads a job record; a missing job is an error wrapping
-// transport.ErrNotFound.
+// storage.ErrNotFound.
 func Get(ctx context.Context, st Store, id string) (*Record, error) {
 	data, _, err := st.Get(ctx, recordName(id))
 	if err != nil {
@@ -106,7 +106,7 @@ func modify(ctx context.Context, st Store, id string, fn func(r *Record) (bool, 
 	var r Record
 	_, err := update(ctx, st, recordName(id), func(cur []byte) ([]byte, error) {
 		if cur == nil {
-			return nil, fmt.Errorf("job %s: %w", id, transport.ErrNotFound)
+			return nil, fmt.Errorf("job %s: %w", id, storage.ErrNotFound)
 		}
 		r = Record{}
 		if err := json.Unmarshal(cur, &r); err != nil {
@@ -239,7 +239,7 @@ func Applied(ctx context.Context, st Store, id string, unit int) (bool, error) {
 		return false, nil
 	}
 	data, _, err := st.Get(ctx, shardName(id, ShardOf(unit, rec.Plan.Shards)))
-	if errors.Is(err, transport.ErrNotFound) {
+	if errors.Is(err, storage.ErrNotFound) {
 		return false, nil
 	}
 	if err != nil {
@@ -256,7 +256,7 @@ func Applied(ctx context.Context, st Store, id string, unit int) (bool, error) {
 // LastError returns the recorded last error of a unit, or "" if none.
 func LastError(ctx context.Context, st Store, id string, unit int) (string, error) {
 	data, _, err := st.Get(ctx, errorName(id, unit))
-	if errors.Is(err, transport.ErrNotFound) {
+	if errors.Is(err, storage.ErrNotFound) {
 		return "", nil
 	}
 	return string(data), err
@@ -377,7 +377,7 @@ func ReadProgress(ctx context.Context, st Store, id string, shards int) (*Progre
 	p := &Progress{Partial: &aggregate.Partial{}}
 	for k := 0; k < shards; k++ {
 		data, _, err := st.Get(ctx, shardName(id, k))
-		if errors.Is(err, transport.ErrNotFound) {
+		if errors.Is(err, storage.ErrNotFound) {
 			continue
 		}
 		if err != nil {

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/funnelpipe/funnel/transport"
+	"github.com/funnelpipe/funnel/storage"
 )
 
 // Store keeps the job records: small named documents updated with
@@ -16,10 +16,10 @@ import (
 // MemStore in memory, for unit tests.
 type Store interface {
 	// Get returns a document and its ETag, or an error wrapping
-	// transport.ErrNotFound.
+	// storage.ErrNotFound.
 	Get(ctx context.Context, name string) (data []byte, etag string, err error)
 	// Put writes a document under cond and returns its new ETag. A write
-	// whose condition fails returns an error wrapping transport.ErrConflict.
+	// whose condition fails returns an error wrapping storage.ErrConflict.
 	Put(ctx context.Context, name string, data []byte, cond Cond) (etag string, err error)
 }
 
@@ -38,7 +38,7 @@ func update(ctx context.Context, st Store, name string, fn func(cur []byte) ([]b
 	backoff := 5 * time.Millisecond
 	for attempt := 0; ; attempt++ {
 		cur, etag, err := st.Get(ctx, name)
-		if err != nil && !errors.Is(err, transport.ErrNotFound) {
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return nil, err
 		}
 		next, err := fn(cur)
@@ -51,7 +51,7 @@ func update(ctx context.Context, st Store, name string, fn func(cur []byte) ([]b
 		cond := Cond{IfMatch: etag, IfNoneMatch: etag == ""}
 		if _, err := st.Put(ctx, name, next, cond); err == nil {
 			return next, nil
-		} else if !errors.Is(err, transport.ErrConflict) {
+		} else if !errors.Is(err, storage.ErrConflict) {
 			return nil, err
 		}
 		if attempt >= 200 {
@@ -95,7 +95,7 @@ func (m *MemStore) Get(ctx context.Context, name string) ([]byte, string, error)
 	defer m.mu.Unlock()
 	d, ok := m.docs[name]
 	if !ok {
-		return nil, "", fmt.Errorf("get %s: %w", name, transport.ErrNotFound)
+		return nil, "", fmt.Errorf("get %s: %w", name, storage.ErrNotFound)
 	}
 	return append([]byte(nil), d.data...), d.etag, nil
 }
@@ -114,10 +114,10 @@ func (m *MemStore) Put(ctx context.Context, name string, data []byte, cond Cond)
 	defer m.mu.Unlock()
 	d, ok := m.docs[name]
 	if cond.IfNoneMatch && ok {
-		return "", fmt.Errorf("put %s: exists: %w", name, transport.ErrConflict)
+		return "", fmt.Errorf("put %s: exists: %w", name, storage.ErrConflict)
 	}
 	if cond.IfMatch != "" && (!ok || d.etag != cond.IfMatch) {
-		return "", fmt.Errorf("put %s: etag mismatch: %w", name, transport.ErrConflict)
+		return "", fmt.Errorf("put %s: etag mismatch: %w", name, storage.ErrConflict)
 	}
 	if m.docs == nil {
 		m.docs = make(map[string]memDoc)

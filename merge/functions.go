@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/funnelpipe/funnel/aggregate/stage"
 	"github.com/funnelpipe/funnel/handlers"
 	"github.com/funnelpipe/funnel/transport"
 )
@@ -25,14 +24,14 @@ import (
 // poisoned blob belonged to.
 func (s *Stage) Register(app *handlers.App, prefix string) {
 	app.Handle("PartialsQueue", func(ctx context.Context, inv *handlers.Invocation) (*handlers.Response, error) {
-		d, err := stage.QueueDelivery(inv, "msg")
+		d, err := inv.QueueDelivery("msg")
 		if err != nil {
 			return nil, err
 		}
 		return nil, s.Handle(ctx, "queue", d)
 	})
 	app.Handle("PartialsBlob", func(ctx context.Context, inv *handlers.Invocation) (*handlers.Response, error) {
-		d, err := stage.BlobDelivery(inv, "blob")
+		d, err := inv.BlobDelivery("blob")
 		if err != nil {
 			return nil, err
 		}
@@ -40,7 +39,7 @@ func (s *Stage) Register(app *handlers.App, prefix string) {
 	})
 	poison := func(topic string) handlers.HandlerFunc {
 		return func(ctx context.Context, inv *handlers.Invocation) (*handlers.Response, error) {
-			d, err := stage.QueueDelivery(inv, "msg")
+			d, err := inv.QueueDelivery("msg")
 			if err != nil {
 				return nil, err
 			}

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/funnelpipe/funnel/job"
+	"github.com/funnelpipe/funnel/storage"
 	"github.com/funnelpipe/funnel/transport"
 )
 
@@ -66,7 +67,7 @@ func (s *Stage) Handle(ctx context.Context, medium string, d transport.Delivery)
 		return fmt.Errorf("merge: no transport %q", medium)
 	}
 	msg, err := in.Open(ctx, InTopic, d)
-	if errors.Is(err, transport.ErrNotFound) {
+	if errors.Is(err, storage.ErrNotFound) {
 		// The body is gone only after Done, which follows the fold.
 		s.log().Info("partial already merged", "id", msg.ID)
 		return nil

@@ -9,7 +9,7 @@ import (
 
 	"github.com/funnelpipe/funnel/handlers"
 	"github.com/funnelpipe/funnel/job"
-	"github.com/funnelpipe/funnel/transport"
+	"github.com/funnelpipe/funnel/storage"
 )
 
 // Register adds the job API's functions to app:
@@ -110,7 +110,7 @@ func (s *Service) handleResult(ctx context.Context, inv *handlers.Invocation) (*
 
 func lookupError(id string, err error) error {
 	switch {
-	case errors.Is(err, transport.ErrNotFound):
+	case errors.Is(err, storage.ErrNotFound):
 		return &handlers.HTTPError{Status: http.StatusNotFound, Message: fmt.Sprintf("no job %q", id)}
 	case errors.Is(err, ErrNotDone):
 		return &handlers.HTTPError{Status: http.StatusConflict, Message: err.Error()}

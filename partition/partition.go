@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/funnelpipe/funnel/job"
+	"github.com/funnelpipe/funnel/storage"
 	"github.com/funnelpipe/funnel/transport"
 )
 
@@ -31,11 +32,11 @@ var ErrNoInput = fmt.Errorf("%w: no input blobs", job.ErrInvalid)
 // Inputs looks at input blobs without reading them.
 type Inputs interface {
 	// Stat returns the named blobs of a container in the given order; a
-	// missing blob or container is an error wrapping transport.ErrNotFound.
+	// missing blob or container is an error wrapping storage.ErrNotFound.
 	Stat(ctx context.Context, container string, names []string) ([]job.File, error)
 	// List returns the blobs of a container whose names start with prefix,
 	// in name order; a missing container is an error wrapping
-	// transport.ErrNotFound.
+	// storage.ErrNotFound.
 	List(ctx context.Context, container, prefix string) ([]job.File, error)
 }
 
@@ -90,7 +91,7 @@ func (s *Service) Submit(ctx context.Context, spec job.Spec) (*job.Record, error
 			return rec, nil
 		}
 		// An earlier attempt stopped before every unit was sent: carry on.
-	} else if !errors.Is(err, transport.ErrNotFound) {
+	} else if !errors.Is(err, storage.ErrNotFound) {
 		return nil, err
 	}
 
@@ -125,7 +126,7 @@ func (s *Service) inputFiles(ctx context.Context, in job.Input) ([]job.File, err
 	} else {
 		files, err = s.Inputs.List(ctx, in.Container, in.Prefix)
 	}
-	if errors.Is(err, transport.ErrNotFound) {
+	if errors.Is(err, storage.ErrNotFound) {
 		return nil, fmt.Errorf("%w: %v", job.ErrInvalid, err)
 	}
 	if err != nil {

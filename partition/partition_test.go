@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/funnelpipe/funnel/job"
+	"github.com/funnelpipe/funnel/storage"
 	"github.com/funnelpipe/funnel/transport"
 )
 
@@ -23,7 +24,7 @@ type fakeInputs struct{ files map[string][]job.File }
 func (f *fakeInputs) List(_ context.Context, c, prefix string) ([]job.File, error) {
 	fs, ok := f.files[c]
 	if !ok {
-		return nil, fmt.Errorf("container %s: %w", c, transport.ErrNotFound)
+		return nil, fmt.Errorf("container %s: %w", c, storage.ErrNotFound)
 	}
 	var out []job.File
 	for _, x := range fs {
@@ -49,7 +50,7 @@ func (f *fakeInputs) Stat(ctx context.Context, c string, names []string) ([]job.
 			}
 		}
 		if !found {
-			return nil, fmt.Errorf("blob %s/%s: %w", c, n, transport.ErrNotFound)
+			return nil, fmt.Errorf("blob %s/%s: %w", c, n, storage.ErrNotFound)
 		}
 	}
 	return out, nil
@@ -69,7 +70,7 @@ func (s *sink) Send(_ context.Context, topic string, msgs ...transport.Message) 
 	defer s.mu.Unlock()
 	for _, m := range msgs {
 		if s.failAfter > 0 && len(s.sent) >= s.failAfter {
-			return fmt.Errorf("send: %w", transport.ErrUnavailable)
+			return fmt.Errorf("send: %w", storage.ErrUnavailable)
 		}
 		s.sent = append(s.sent, m)
 	}
@@ -119,7 +120,7 @@ func TestSubmitIsIdempotentAndResumesSending(t *testing.T) {
 	svc, _ := newService(in, tr)
 	spec := job.Spec{ID: "resume", Transport: "queue", Input: job.Input{Container: "input"}}
 	_, err := svc.Submit(context.Background(), spec)
-	require.ErrorIs(t, err, transport.ErrUnavailable, "a failed send is reported")
+	require.ErrorIs(t, err, storage.ErrUnavailable, "a failed send is reported")
 	tr.failAfter = 0
 	rec, err := svc.Submit(context.Background(), spec)
 	require.NoError(t, err)
@@ -181,5 +182,5 @@ func TestResultBeforeDone(t *testing.T) {
 	_, err = svc.Result(context.Background(), "notyet", "json")
 	assert.ErrorIs(t, err, ErrNotDone)
 	_, err = svc.Result(context.Background(), "nope", "json")
-	assert.ErrorIs(t, err, transport.ErrNotFound)
+	assert.ErrorIs(t, err, storage.ErrNotFound)
 }

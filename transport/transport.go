@@ -33,6 +33,8 @@ package transport
 import (
 	"context"
 	"errors"
+
+	"github.com/funnelpipe/funnel/storage"
 )
 
 // Message is what one stage sends to the next.
@@ -100,12 +102,14 @@ type Transport interface {
 }
 
 // Errors every implementation returns, wrapped with context; test them with
-// errors.Is.
+// errors.Is. The storage failures are package storage's sentinels under the
+// transport's names (transport.ErrNotFound == storage.ErrNotFound), so a
+// caller may test either; ErrMalformed is the transport's own.
 var (
-	ErrNotFound    = errors.New("transport: not found")
-	ErrConflict    = errors.New("transport: conflict")
-	ErrTooLarge    = errors.New("transport: payload too large")
-	ErrBadName     = errors.New("transport: invalid name")
+	ErrNotFound    = storage.ErrNotFound
+	ErrConflict    = storage.ErrConflict
+	ErrTooLarge    = storage.ErrTooLarge
+	ErrBadName     = storage.ErrBadName
 	ErrMalformed   = errors.New("transport: malformed delivery")
-	ErrUnavailable = errors.New("transport: storage unavailable")
+	ErrUnavailable = storage.ErrUnavailable
 )

@@ -21,6 +21,7 @@ import (
 
 	"github.com/funnelpipe/funnel/aggregate"
 	"github.com/funnelpipe/funnel/job"
+	"github.com/funnelpipe/funnel/storage"
 	"github.com/funnelpipe/funnel/transport"
 )
 
@@ -34,8 +35,8 @@ const (
 type Source interface {
 	// ReadRange returns count bytes of blob name from offset, as they are
 	// in the version with the given ETag. A blob whose ETag is no longer
-	// etag gives an error wrapping transport.ErrConflict; a missing one,
-	// transport.ErrNotFound.
+	// etag gives an error wrapping storage.ErrConflict; a missing one,
+	// storage.ErrNotFound.
 	ReadRange(ctx context.Context, container, name, etag string, offset, count int64) (io.ReadCloser, error)
 }
 
@@ -80,7 +81,7 @@ func (s *Stage) Handle(ctx context.Context, medium string, d transport.Delivery)
 		return fmt.Errorf("aggregate: no transport %q", medium)
 	}
 	msg, err := in.Open(ctx, InTopic, d)
-	if errors.Is(err, transport.ErrNotFound) {
+	if errors.Is(err, storage.ErrNotFound) {
 		// Open finds the body gone only after Done: the partial was sent.
 		s.log().Info("unit already processed", "id", msg.ID)
 		return nil
@@ -143,14 +144,14 @@ func (s *Stage) run(ctx context.Context, u *job.WorkUnit) error {
 	r.pos = max(0, u.Start-1)
 	defer r.Close()
 	p, err := aggregate.ScanRange(ctx, r, aggregate.Range{File: u.File, Start: u.Start, End: u.End}, u.Layout)
-	if errors.Is(err, transport.ErrConflict) {
+	if errors.Is(err, storage.ErrConflict) {
 		reason := fmt.Sprintf("input blob %s/%s changed while the job ran (planned ETag %s)", u.Container, u.File, u.ETag)
 		if ferr := job.Fail(ctx, s.Store, u.Job, u.Index, reason, s.now()); ferr != nil {
 			return fmt.Errorf("aggregate: %s; and failing the job: %w", reason, ferr)
 		}
 		return fmt.Errorf("%w: %s", ErrPermanent, reason)
 	}
-	if errors.Is(err, transport.ErrNotFound) {
+	if errors.Is(err, storage.ErrNotFound) {
 		reason := fmt.Sprintf("input blob %s/%s was deleted while the job ran", u.Container, u.File)
 		if ferr := job.Fail(ctx, s.Store, u.Job, u.Index, reason, s.now()); ferr != nil {
 			return fmt.Errorf("aggregate: %s; and failing the job: %w", reason, ferr)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/funnelpipe/funnel/aggregate"
 	"github.com/funnelpipe/funnel/job"
+	"github.com/funnelpipe/funnel/storage"
 	"github.com/funnelpipe/funnel/transport"
 	"github.com/funnelpipe/funnel/transport/mem"
 )
@@ -37,7 +38,7 @@ func (m *memSource) ReadRange(_ context.Context, _, _ string, etag string, off, 
 	m.requests++
 	m.maxCount = max(m.maxCount, n)
 	if etag != m.etag {
-		return nil, fmt.Errorf("etag: %w", transport.ErrConflict)
+		return nil, fmt.Errorf("etag: %w", storage.ErrConflict)
 	}
 	end := min(off+n, int64(len(m.data)))
 	return io.NopCloser(bytes.NewReader(m.data[off:end])), nil

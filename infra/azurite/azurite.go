@@ -40,17 +40,18 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/funnelpipe/funnel/transport/account"
 )
 
 // Version is the Azurite release pinned in infra/package.json.
 const Version = "3.35.0"
 
-// The public development account that every Azurite instance serves. The key
-// is published in Azurite's documentation; it is not a secret and works only
-// against an emulator.
+// The public development account that every Azurite instance serves; the
+// account layer owns it (account.DevAccountName, account.DevAccountKey).
 const (
-	AccountName = "devstoreaccount1"
-	AccountKey  = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+	AccountName = account.DevAccountName
+	AccountKey  = account.DevAccountKey
 )
 
 // Azurite's usual ports, which "UseDevelopmentStorage=true" means. Pass
@@ -318,20 +319,9 @@ func (s *Server) ConnectionString() string {
 }
 
 // ConnectionString builds a development-account connection string for the
-// given endpoints (an empty endpoint is left out).
+// given endpoints (an empty endpoint is left out): account.DevConnectionString.
 func ConnectionString(blobEndpoint, queueEndpoint, tableEndpoint string) string {
-	var b strings.Builder
-	b.WriteString("DefaultEndpointsProtocol=http;AccountName=" + AccountName + ";AccountKey=" + AccountKey + ";")
-	if blobEndpoint != "" {
-		b.WriteString("BlobEndpoint=" + blobEndpoint + ";")
-	}
-	if queueEndpoint != "" {
-		b.WriteString("QueueEndpoint=" + queueEndpoint + ";")
-	}
-	if tableEndpoint != "" {
-		b.WriteString("TableEndpoint=" + tableEndpoint + ";")
-	}
-	return b.String()
+	return account.DevConnectionString(blobEndpoint, queueEndpoint, tableEndpoint)
 }
 
 // Exited is closed when the Azurite process has exited, whether by Stop or

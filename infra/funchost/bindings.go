@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/funnelpipe/funnel/storage"
 	"github.com/funnelpipe/funnel/transport"
 	"github.com/funnelpipe/funnel/transport/account"
 )
@@ -123,7 +124,7 @@ func (h *Host) readInputs(fn *function, bd *bindingData) ([]dataEntry, error) {
 		content, err := downloadBlob(ctx, h.account(b.Connection), container, name)
 		cancel()
 		switch {
-		case storageSentinel(err) == transport.ErrNotFound:
+		case storageSentinel(err) == storage.ErrNotFound:
 			// A missing input blob is null, which the host serialises to
 			// the string "null".
 			out = append(out, dataEntry{b.Name, json.RawMessage(`"null"`)})
@@ -248,7 +249,7 @@ func (h *Host) writeBlobOutput(b *binding, bd *bindingData, v json.RawMessage) e
 	ctx, cancel := context.WithTimeout(context.Background(), transferTimeout)
 	defer cancel()
 	_, err = sa.blob.UploadBuffer(ctx, container, name, content, nil)
-	if storageSentinel(err) == transport.ErrNotFound { // the container: an upload replaces a missing blob
+	if storageSentinel(err) == storage.ErrNotFound { // the container: an upload replaces a missing blob
 		if cerr := sa.acct.CreateContainer(ctx, container); cerr != nil {
 			return fmt.Errorf("blob %s/%s: %w", container, name, cerr)
 		}

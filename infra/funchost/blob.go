@@ -20,7 +20,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/lease"
 
-	"github.com/funnelpipe/funnel/transport"
+	"github.com/funnelpipe/funnel/storage"
 )
 
 // Blob trigger timings. The container scan source lists every 10 s
@@ -136,7 +136,7 @@ func (s *blobScanner) scan(ctx context.Context) (int, error) {
 		page, err := pager.NextPage(pctx)
 		cancel()
 		if err != nil {
-			if storageSentinel(err) == transport.ErrNotFound {
+			if storageSentinel(err) == storage.ErrNotFound {
 				return 0, nil
 			}
 			return 0, err
@@ -227,16 +227,16 @@ func (s *blobScanner) claim(ctx context.Context, name, etag, blobType string) (b
 		if _, incomplete := metaValue(props.Metadata, "Incomplete"); !incomplete {
 			return false, nil // already processed
 		}
-	case storageSentinel(err) == transport.ErrNotFound:
+	case storageSentinel(err) == storage.ErrNotFound:
 		_, err := rb.Upload(ctx, nopSeekCloser{bytes.NewReader(nil)}, &blockblob.UploadOptions{
 			Metadata:         map[string]*string{"Incomplete": to.Ptr("Incomplete")},
 			AccessConditions: &blob.AccessConditions{ModifiedAccessConditions: &blob.ModifiedAccessConditions{IfNoneMatch: to.Ptr(azcore.ETagAny)}},
 		})
 		if err != nil {
 			switch storageSentinel(err) {
-			case transport.ErrConflict:
+			case storage.ErrConflict:
 				return false, nil // someone else is on it; try again later
-			case transport.ErrNotFound: // the container
+			case storage.ErrNotFound: // the container
 				if cerr := s.hostSA.acct.CreateContainer(ctx, hostsContainer); cerr != nil {
 					return false, cerr
 				}
@@ -254,7 +254,7 @@ func (s *blobScanner) claim(ctx context.Context, name, etag, blobType string) (b
 	}
 	acq, err := lc.AcquireLease(ctx, int32(receiptLease/time.Second), nil)
 	if err != nil {
-		if kind := storageSentinel(err); kind == transport.ErrConflict || kind == transport.ErrNotFound {
+		if kind := storageSentinel(err); kind == storage.ErrConflict || kind == storage.ErrNotFound {
 			return false, nil // leased by someone else, or gone
 		}
 		return false, fmt.Errorf("lease receipt: %w", err)
@@ -263,7 +263,7 @@ func (s *blobScanner) claim(ctx context.Context, name, etag, blobType string) (b
 	defer func() {
 		rctx, rcancel := context.WithTimeout(context.Background(), opTimeout)
 		defer rcancel()
-		if _, err := lc.ReleaseLease(rctx, nil); err != nil && storageSentinel(err) != transport.ErrNotFound && storageSentinel(err) != transport.ErrConflict {
+		if _, err := lc.ReleaseLease(rctx, nil); err != nil && storageSentinel(err) != storage.ErrNotFound && storageSentinel(err) != storage.ErrConflict {
 			s.log.Debug("release receipt lease", "err", err)
 		}
 	}()
@@ -296,7 +296,7 @@ func (s *blobScanner) claim(ctx context.Context, name, etag, blobType string) (b
 	}
 	if _, err := rb.SetMetadata(ctx, meta, &blob.SetMetadataOptions{AccessConditions: &blob.AccessConditions{LeaseAccessConditions: &blob.LeaseAccessConditions{LeaseID: &leaseID}}}); err != nil {
 		// Gone, or the lease lost: someone else completes it.
-		if kind := storageSentinel(err); kind != transport.ErrNotFound && kind != transport.ErrConflict {
+		if kind := storageSentinel(err); kind != storage.ErrNotFound && kind != storage.ErrConflict {
 			return true, fmt.Errorf("complete receipt: %w", err)
 		}
 	}
@@ -359,7 +359,7 @@ func (h *Host) blobExec(in *instance) func(*queueMessage) error {
 		bc := sa.blob.ServiceClient().NewContainerClient(msg.ContainerName).NewBlobClient(msg.BlobName)
 		props, err := bc.GetProperties(ctx, nil)
 		if err != nil {
-			if storageSentinel(err) == transport.ErrNotFound {
+			if storageSentinel(err) == storage.ErrNotFound {
 				in.log.Info("blob trigger: blob is gone; nothing to do", "blob", msg.BlobName)
 				return nil
 			}
@@ -375,7 +375,7 @@ func (h *Host) blobExec(in *instance) func(*queueMessage) error {
 		}
 		resp, err := bc.DownloadStream(ctx, nil)
 		if err != nil {
-			if storageSentinel(err) == transport.ErrNotFound {
+			if storageSentinel(err) == storage.ErrNotFound {
 				return nil
 			}
 			return fmt.Errorf("blob trigger: download %s/%s: %w", msg.ContainerName, msg.BlobName, err)

@@ -12,7 +12,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
 
-	"github.com/funnelpipe/funnel/transport"
+	"github.com/funnelpipe/funnel/storage"
 )
 
 // messageLease is how long a received message stays invisible while its
@@ -171,7 +171,7 @@ func (l *queueListener) receive(ctx context.Context) ([]*queueMessage, error) {
 	vis := int32(messageLease / time.Second)
 	resp, err := l.queue.DequeueMessages(rctx, &azqueue.DequeueMessagesOptions{NumberOfMessages: &n, VisibilityTimeout: &vis})
 	if err != nil {
-		if storageSentinel(err) == transport.ErrNotFound {
+		if storageSentinel(err) == storage.ErrNotFound {
 			// Deleted under us: the real listener backs off until it
 			// exists again; funchost recreates it.
 			if cerr := l.sa.acct.CreateQueue(rctx, l.name); cerr != nil {
@@ -325,7 +325,7 @@ func (l *queueListener) toPoison(m *queueMessage, why string) {
 // message) or a missing message or queue: nothing left to do.
 func isGone(err error) bool {
 	s := storageSentinel(err)
-	return s == transport.ErrNotFound || s == transport.ErrConflict
+	return s == storage.ErrNotFound || s == storage.ErrConflict
 }
 
 // decodeBase64DotNet decodes like Convert.FromBase64String: white space is

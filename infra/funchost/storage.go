@@ -129,7 +129,7 @@ func (h *Host) prepareStorage(ctx context.Context) error {
 	return nil
 }
 
-// storageSentinel is the transport sentinel a storage error means, from
+// storageSentinel is the storage sentinel a storage error means, from
 // the account layer's one classifier (account.Sentinel): funchost decides
 // on not-found, conflict and the like without reading Azure error codes.
 func storageSentinel(err error) error {

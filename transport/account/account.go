@@ -24,7 +24,7 @@
 // Options (see Metrics), labelled with the component that made it (see
 // WithComponent), the service, the operation and its billing class.
 //
-// Error maps SDK errors to the transport package's sentinel errors; it is
+// Error maps SDK errors to package storage's sentinel errors (which package transport re-exports); it is
 // the one place where Azure error codes are interpreted.
 package account
 

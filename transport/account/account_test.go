@@ -22,7 +22,7 @@ import (
 
 	"github.com/funnelpipe/funnel/infra/azurite"
 	"github.com/funnelpipe/funnel/infra/azurite/azuritetest"
-	"github.com/funnelpipe/funnel/transport"
+	"github.com/funnelpipe/funnel/storage"
 	"github.com/funnelpipe/funnel/transport/account"
 )
 
@@ -167,23 +167,23 @@ func TestError(t *testing.T) {
 		err  error
 		want error // nil: no sentinel
 	}{
-		{"blob not found", live, responseError(404, "BlobNotFound"), transport.ErrNotFound},
-		{"queue not found", live, responseError(404, "QueueNotFound"), transport.ErrNotFound},
-		{"message not found", live, responseError(404, "MessageNotFound"), transport.ErrNotFound},
-		{"bare 404", live, responseError(404, ""), transport.ErrNotFound},
-		{"exists", live, responseError(409, "BlobAlreadyExists"), transport.ErrConflict},
-		{"condition", live, responseError(412, "ConditionNotMet"), transport.ErrConflict},
-		{"pop receipt", live, responseError(400, "PopReceiptMismatch"), transport.ErrConflict},
-		{"being deleted", live, responseError(409, "ContainerBeingDeleted"), transport.ErrUnavailable},
-		{"too large", live, responseError(413, "RequestBodyTooLarge"), transport.ErrTooLarge},
-		{"bad name", live, responseError(400, "InvalidResourceName"), transport.ErrBadName},
-		{"busy", live, responseError(503, "ServerBusy"), transport.ErrUnavailable},
-		{"500", live, responseError(500, ""), transport.ErrUnavailable},
-		{"429", live, responseError(429, ""), transport.ErrUnavailable},
+		{"blob not found", live, responseError(404, "BlobNotFound"), storage.ErrNotFound},
+		{"queue not found", live, responseError(404, "QueueNotFound"), storage.ErrNotFound},
+		{"message not found", live, responseError(404, "MessageNotFound"), storage.ErrNotFound},
+		{"bare 404", live, responseError(404, ""), storage.ErrNotFound},
+		{"exists", live, responseError(409, "BlobAlreadyExists"), storage.ErrConflict},
+		{"condition", live, responseError(412, "ConditionNotMet"), storage.ErrConflict},
+		{"pop receipt", live, responseError(400, "PopReceiptMismatch"), storage.ErrConflict},
+		{"being deleted", live, responseError(409, "ContainerBeingDeleted"), storage.ErrUnavailable},
+		{"too large", live, responseError(413, "RequestBodyTooLarge"), storage.ErrTooLarge},
+		{"bad name", live, responseError(400, "InvalidResourceName"), storage.ErrBadName},
+		{"busy", live, responseError(503, "ServerBusy"), storage.ErrUnavailable},
+		{"500", live, responseError(500, ""), storage.ErrUnavailable},
+		{"429", live, responseError(429, ""), storage.ErrUnavailable},
 		{"auth", live, responseError(403, "AuthenticationFailed"), nil},
-		{"refused", live, &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}, transport.ErrUnavailable},
-		{"eof", live, fmt.Errorf("read: %w", io.ErrUnexpectedEOF), transport.ErrUnavailable},
-		{"try timeout", live, fmt.Errorf("try: %w", context.DeadlineExceeded), transport.ErrUnavailable},
+		{"refused", live, &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}, storage.ErrUnavailable},
+		{"eof", live, fmt.Errorf("read: %w", io.ErrUnexpectedEOF), storage.ErrUnavailable},
+		{"try timeout", live, fmt.Errorf("try: %w", context.DeadlineExceeded), storage.ErrUnavailable},
 		{"plain", live, errors.New("something"), nil},
 	}
 	for _, tt := range tests {
@@ -195,7 +195,7 @@ func TestError(t *testing.T) {
 			if tt.want != nil {
 				assert.ErrorIs(t, err, tt.want)
 			}
-			for _, s := range []error{transport.ErrNotFound, transport.ErrConflict, transport.ErrTooLarge, transport.ErrBadName, transport.ErrUnavailable} {
+			for _, s := range []error{storage.ErrNotFound, storage.ErrConflict, storage.ErrTooLarge, storage.ErrBadName, storage.ErrUnavailable} {
 				if s != tt.want {
 					assert.NotErrorIs(t, err, s)
 				}
@@ -205,7 +205,7 @@ func TestError(t *testing.T) {
 
 	err := account.Error(cancelled, "op", fmt.Errorf("do: %w", context.Canceled))
 	assert.ErrorIs(t, err, context.Canceled)
-	assert.NotErrorIs(t, err, transport.ErrUnavailable)
+	assert.NotErrorIs(t, err, storage.ErrUnavailable)
 	assert.NoError(t, account.Error(live, "op", nil))
 	twice := account.Error(live, "outer", account.Error(live, "inner", responseError(404, "BlobNotFound")))
 	assert.Equal(t, 1, strings.Count(twice.Error(), "not found"), "sentinel added once: %v", twice)
@@ -242,7 +242,7 @@ func TestClassifiesAndCountsOperations(t *testing.T) {
 	require.NoError(t, err)
 	_, err = a.Blob().DeleteBlob(ctx, "classify", "dir/blob", nil)
 	require.Error(t, err)
-	assert.ErrorIs(t, account.Error(ctx, "delete", err), transport.ErrNotFound)
+	assert.ErrorIs(t, account.Error(ctx, "delete", err), storage.ErrNotFound)
 
 	q := a.Queue().NewQueueClient("classify")
 	_, err = q.Create(ctx, nil)
@@ -318,7 +318,7 @@ func TestUnreachableAccountFailsWithErrUnavailable(t *testing.T) {
 	_, err = a.Queue().NewQueueClient("down").EnqueueMessage(ctx, "x", nil)
 	require.NoError(t, ctx.Err(), "the request hung until the backstop deadline")
 	err = account.Error(ctx, "enqueue", err)
-	require.ErrorIs(t, err, transport.ErrUnavailable)
+	require.ErrorIs(t, err, storage.ErrUnavailable)
 	assert.Contains(t, err.Error(), "refused")
 	assert.Equal(t, 4.0, testutil.ToFloat64(a.Metrics().Requests().WithLabelValues("down", "queue", "PutMessage", account.ClassQueue, "error")),
 		"one try and three retries, each counted")
@@ -333,7 +333,7 @@ func TestCancelledContextIsKept(t *testing.T) {
 	_, err = a.Blob().CreateContainer(ctx, "cancelled", nil)
 	err = account.Error(ctx, "create", err)
 	require.ErrorIs(t, err, context.Canceled)
-	assert.NotErrorIs(t, err, transport.ErrUnavailable)
+	assert.NotErrorIs(t, err, storage.ErrUnavailable)
 }
 
 func responseError(status int, code string) error {

@@ -13,7 +13,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue/queueerror"
 
-	"github.com/funnelpipe/funnel/transport"
+	"github.com/funnelpipe/funnel/storage"
 )
 
 // BlockUploadThreshold is the body size above which PutBlob uploads in
@@ -60,8 +60,8 @@ func (a *Account) CreateContainer(ctx context.Context, container string) error {
 }
 
 // GetBlob reads the whole blob container/name. A blob over max bytes gives
-// transport.ErrTooLarge without reading it; a missing one,
-// transport.ErrNotFound.
+// storage.ErrTooLarge without reading it; a missing one,
+// storage.ErrNotFound.
 func (a *Account) GetBlob(ctx context.Context, container, name string, max int64) ([]byte, error) {
 	op := fmt.Sprintf("get blob %s/%s", container, name)
 	resp, err := a.blob.DownloadStream(ctx, container, name, nil)
@@ -78,7 +78,7 @@ func (a *Account) GetBlob(ctx context.Context, container, name string, max int64
 		size = *resp.ContentLength
 	}
 	if size > max {
-		return nil, fmt.Errorf("%s: %d bytes over %d: %w", op, size, max, transport.ErrTooLarge)
+		return nil, fmt.Errorf("%s: %d bytes over %d: %w", op, size, max, storage.ErrTooLarge)
 	}
 	var buf bytes.Buffer
 	if size >= 0 {
@@ -89,10 +89,10 @@ func (a *Account) GetBlob(ctx context.Context, container, name string, max int64
 		return nil, Error(ctx, op, err)
 	}
 	if n > max {
-		return nil, fmt.Errorf("%s: over %d bytes: %w", op, max, transport.ErrTooLarge)
+		return nil, fmt.Errorf("%s: over %d bytes: %w", op, max, storage.ErrTooLarge)
 	}
 	if size >= 0 && n != size {
-		return nil, fmt.Errorf("%s: read %d of %d bytes: %w", op, n, size, transport.ErrUnavailable)
+		return nil, fmt.Errorf("%s: read %d of %d bytes: %w", op, n, size, storage.ErrUnavailable)
 	}
 	return buf.Bytes(), nil
 }

@@ -3,8 +3,6 @@ package account
 import (
 	"fmt"
 	"strings"
-
-	"github.com/funnelpipe/funnel/infra/azurite"
 )
 
 // endpoints is what a connection string names.
@@ -19,10 +17,10 @@ const developmentStorage = "usedevelopmentstorage=true"
 
 func expandDevelopmentStorage(conn string) string {
 	if isDevelopmentStorage(conn) {
-		return azurite.ConnectionString(
-			"http://127.0.0.1:10000/"+azurite.AccountName,
-			"http://127.0.0.1:10001/"+azurite.AccountName,
-			"http://127.0.0.1:10002/"+azurite.AccountName)
+		return DevConnectionString(
+			"http://127.0.0.1:10000/"+DevAccountName,
+			"http://127.0.0.1:10001/"+DevAccountName,
+			"http://127.0.0.1:10002/"+DevAccountName)
 	}
 	return conn
 }
