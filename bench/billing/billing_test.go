@@ -121,17 +121,17 @@ func TestBillingProperties(t *testing.T) {
 			continue
 		}
 		// A stream: gaps shorter than the 100 ms billing step keep one period
-	// going past the first second.
-	var stream []Invocation
-	for i := range 100 {
-		stream = append(stream, inv("q", float64(i)*25, 20))
-	}
-	sp, err := FlexPeriods(stream)
-	require.NoError(t, err)
-	require.Len(t, sp, 1)
-	assert.Equal(t, 2500*time.Millisecond, sp[0].Billed)
+		// going past the first second.
+		var stream []Invocation
+		for i := range 100 {
+			stream = append(stream, inv("q", float64(i)*25, 20))
+		}
+		sp, err := FlexPeriods(stream)
+		require.NoError(t, err)
+		require.Len(t, sp, 1)
+		assert.Equal(t, 2500*time.Millisecond, sp[0].Billed)
 
-	from, to := Window(ps)
+		from, to := Window(ps)
 		window := to.Sub(from).Seconds()
 		used := map[string]bool{}
 		for _, v := range invs {
