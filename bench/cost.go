@@ -41,6 +41,10 @@ type InstanceStats struct {
 	Instance     string  `json:"instance"`
 	CPUSeconds   float64 `json:"cpu_seconds"`
 	PeakRSSBytes int64   `json:"peak_rss_bytes"`
+	// PeakRSSLifetime is true when the peak could not be reset before the
+	// run: PeakRSSBytes is then the process's lifetime peak, an upper bound
+	// of the run's.
+	PeakRSSLifetime bool `json:"peak_rss_lifetime,omitempty"`
 }
 
 // Validate reports stats that cannot be used.

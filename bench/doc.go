@@ -22,8 +22,10 @@
 // start, duration, outcome, dequeue count, bytes in and out), storage
 // operation counts by service and REST operation (StorageOpsFromUsage
 // converts transport/account's meters), CPU seconds and peak RSS per handler
-// instance (InstanceStatsFromProcessState after a handler exits,
-// ReadProcStats while it runs), whether the answer was exact, and the
+// instance (the runner reads them with infra/procstat; a peak that could
+// not be reset before the run is flagged as the lifetime peak), the
+// per-instance concurrency host.json allowed, whether the answer was exact,
+// and the
 // single-machine baseline (the kernel over the same chunks read from local
 // disk) and raw download times. Emulated(arch) tells whether handlers of an
 // architecture run under emulation on this machine.

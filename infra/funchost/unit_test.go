@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -63,18 +65,21 @@ func TestBillingUsesThePackageRules(t *testing.T) {
 	assert.Equal(t, 4.0, quantile([]float64{1, 2, 3, 4}, 0.95))
 }
 
-func TestProcParsing(t *testing.T) {
-	stat := "1234 (my (odd) proc) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 4 0 1000 1234567 890 18446744073709551615"
-	cpu, err := parseProcStat(stat)
+func TestReadInstanceLimits(t *testing.T) {
+	// The project's host.json: batchSize 16, newBatchThreshold 8, blob
+	// parallelism at its default of 8 per processor.
+	l, err := ReadInstanceLimits(filepath.Join("..", "..", "host.json"), 2)
 	require.NoError(t, err)
-	assert.InDelta(t, 3.25, cpu, 1e-9)
-	_, err = parseProcStat("garbage")
-	assert.Error(t, err)
-	rss, err := parseVmHWM("Name:\tx\nVmPeak:\t  9000 kB\nVmHWM:\t    2048 kB\nVmRSS:\t 1000 kB\n")
-	require.NoError(t, err)
-	assert.Equal(t, int64(2048*1024), rss)
-	_, err = parseVmHWM("Name: x\n")
-	assert.Error(t, err)
+	assert.Equal(t, InstanceLimits{QueueBatchSize: 16, QueueNewBatchThreshold: 8, BlobMaxDegreeOfParallelism: 16, Processors: 2}, l)
+	assert.Equal(t, 24, l.QueueConcurrency())
+
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "host.json")
+	require.NoError(t, os.WriteFile(bad, []byte(`{"version": "1.0"}`), 0o644))
+	_, err = ReadInstanceLimits(bad, 2)
+	require.ErrorIs(t, err, ErrConfig)
+	_, err = ReadInstanceLimits(filepath.Join(dir, "none.json"), 2)
+	require.ErrorIs(t, err, ErrConfig)
 }
 
 func TestQueueOutputMessages(t *testing.T) {
