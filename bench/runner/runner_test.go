@@ -20,8 +20,8 @@ import (
 
 	agg "github.com/funnelpipe/funnel/aggregate"
 	"github.com/funnelpipe/funnel/bench"
-	"github.com/funnelpipe/funnel/infra/procstat"
 	"github.com/funnelpipe/funnel/infra/funchost"
+	"github.com/funnelpipe/funnel/infra/procstat"
 	"github.com/funnelpipe/funnel/transport/account"
 )
 
