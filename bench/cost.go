@@ -5,24 +5,13 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"time"
+
+	"github.com/funnelpipe/funnel/bench/billing"
 )
 
-// Billing rules, from the Azure Functions pricing page and the Flex
-// Consumption plan's billing section.
-const (
-	consumptionMemoryStepMB = 128  // memory is rounded up to 128 MB steps
-	consumptionMinMemoryMB  = 128  // at least 128 MB per execution
-	consumptionMaxMemoryMB  = 1536 // at most 1,536 MB (the instance size)
-	consumptionMinPeriod    = 100 * time.Millisecond
-	consumptionTimeStep     = time.Millisecond
-	flexMinPeriod           = time.Second
-	flexTimeStep            = 100 * time.Millisecond
-
-	// DefaultFlexInstanceMemoryMB is the Flex Consumption default instance
-	// size; 512 and 4,096 MB are the other sizes.
-	DefaultFlexInstanceMemoryMB = 2048
-)
+// DefaultFlexInstanceMemoryMB is the Flex Consumption default instance
+// size; 512 and 4,096 MB are the other sizes.
+const DefaultFlexInstanceMemoryMB = billing.DefaultFlexMemoryMB
 
 // Billing holds the choices that turn resource use into billed units.
 type Billing struct {
@@ -38,8 +27,7 @@ func DefaultBilling() Billing {
 
 // Validate reports a Flex instance size Azure does not offer.
 func (b Billing) Validate() error {
-	switch b.FlexInstanceMemoryMB {
-	case 512, 2048, 4096:
+	if billing.ValidFlexMemoryMB(b.FlexInstanceMemoryMB) {
 		return nil
 	}
 	return fmt.Errorf("%w: Flex Consumption instance memory %d MB, want 512, 2048 or 4096", ErrBadMeasurement, b.FlexInstanceMemoryMB)
@@ -53,6 +41,10 @@ type InstanceStats struct {
 	Instance     string  `json:"instance"`
 	CPUSeconds   float64 `json:"cpu_seconds"`
 	PeakRSSBytes int64   `json:"peak_rss_bytes"`
+	// PeakRSSLifetime is true when the peak could not be reset before the
+	// run: PeakRSSBytes is then the process's lifetime peak, an upper bound
+	// of the run's.
+	PeakRSSLifetime bool `json:"peak_rss_lifetime,omitempty"`
 }
 
 // Validate reports stats that cannot be used.
@@ -72,32 +64,17 @@ type GBSeconds struct {
 	Flex        float64 `json:"flex"`
 	// FlexInstanceMemoryMB is the instance size Flex was priced at.
 	FlexInstanceMemoryMB int `json:"flex_instance_memory_mb"`
-	// ActivityPeriods is how many stretches of busy time the instances had.
-	ActivityPeriods int `json:"activity_periods"`
-}
-
-// roundUp rounds d up to a multiple of step, and to at least least.
-func roundUp(d, step, least time.Duration) time.Duration {
-	if r := d % step; r != 0 {
-		d += step - r
-	}
-	return max(d, least)
-}
-
-// ConsumptionMemoryMB is the memory the Consumption plan bills for a
-// process whose peak RSS is rss bytes: rounded up to 128 MB, at least 128 MB
-// and at most 1,536 MB.
-func ConsumptionMemoryMB(rss int64) int {
-	const mb = 1 << 20
-	m := int((rss + mb - 1) / mb)
-	m = (m + consumptionMemoryStepMB - 1) / consumptionMemoryStepMB * consumptionMemoryStepMB
-	return min(max(m, consumptionMinMemoryMB), consumptionMaxMemoryMB)
+	// ActivityPeriods is how many Flex activity periods the instances had;
+	// FlexInstanceSeconds their billed length summed over instances.
+	ActivityPeriods     int     `json:"activity_periods"`
+	FlexInstanceSeconds float64 `json:"flex_instance_seconds"`
 }
 
 // ComputeGBSeconds bills invocation records as the Consumption and Flex
-// Consumption plans would (see the package documentation for the rules).
-// Every instance that ran an invocation needs InstanceStats for its peak
-// RSS; a missing one is an error wrapping ErrBadMeasurement.
+// Consumption plans would, by the rules of package billing (Consumption per
+// execution, Flex per instance activity period). Every instance that ran an
+// invocation needs InstanceStats for its peak RSS; a missing one is an error
+// wrapping ErrBadMeasurement.
 func ComputeGBSeconds(records []InvocationRecord, instances []InstanceStats, b Billing) (GBSeconds, error) {
 	if err := b.Validate(); err != nil {
 		return GBSeconds{}, err
@@ -109,33 +86,22 @@ func ComputeGBSeconds(records []InvocationRecord, instances []InstanceStats, b B
 		}
 		rss[s.Instance] = s.PeakRSSBytes
 	}
+	invs := make([]billing.Invocation, len(records))
 	for i, r := range records {
 		if err := r.Validate(); err != nil {
 			return GBSeconds{}, fmt.Errorf("record %d: %w", i, err)
 		}
-	}
-	g := GBSeconds{FlexInstanceMemoryMB: b.FlexInstanceMemoryMB}
-	periods := activityPeriods(records)
-	names := make([]string, 0, len(periods))
-	for inst := range periods {
-		names = append(names, inst)
-	}
-	slices.SortFunc(names, cmp.Compare) // a fixed order keeps float sums reproducible
-	for _, inst := range names {
-		peak, ok := rss[inst]
-		if !ok {
-			return GBSeconds{}, fmt.Errorf("%w: no instance stats (peak RSS) for instance %q", ErrBadMeasurement, inst)
+		if _, ok := rss[r.Instance]; !ok {
+			return GBSeconds{}, fmt.Errorf("%w: no instance stats (peak RSS) for instance %q", ErrBadMeasurement, r.Instance)
 		}
-		consumptionGB := float64(ConsumptionMemoryMB(peak)) / 1024
-		flexGB := float64(b.FlexInstanceMemoryMB) / 1024
-		for _, p := range periods[inst] {
-			d := p.End.Sub(p.Start)
-			g.Consumption += consumptionGB * roundUp(d, consumptionTimeStep, consumptionMinPeriod).Seconds()
-			g.Flex += flexGB * roundUp(d, flexTimeStep, flexMinPeriod).Seconds()
-			g.ActivityPeriods++
-		}
+		invs[i] = billing.Invocation{Instance: r.Instance, Start: r.Start, Duration: r.Duration()}
 	}
-	return g, nil
+	g, err := billing.Compute(invs, rss, b.FlexInstanceMemoryMB)
+	if err != nil {
+		return GBSeconds{}, fmt.Errorf("%w: %w", ErrBadMeasurement, err)
+	}
+	return GBSeconds{Consumption: g.Consumption, Flex: g.Flex, FlexInstanceMemoryMB: g.FlexMemoryMB,
+		ActivityPeriods: g.ActivityPeriods, FlexInstanceSeconds: g.FlexInstanceSeconds}, nil
 }
 
 // PlanCost is what one hosting plan would charge for a run's functions.

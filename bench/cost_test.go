@@ -8,27 +8,17 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestConsumptionMemoryMB(t *testing.T) {
-	const mib = 1 << 20
-	tests := []struct {
-		rss  int64
-		want int
-	}{
-		{0, 128},
-		{1, 128},
-		{128 * mib, 128},
-		{128*mib + 1, 256},
-		{200 * mib, 256},
-		{1536 * mib, 1536},
-		{4 << 30, 1536},
-	}
-	for _, tt := range tests {
-		assert.Equal(t, tt.want, ConsumptionMemoryMB(tt.rss), "rss %d", tt.rss)
-	}
-}
-
 func rec(inst string, startMS, durMS float64) InvocationRecord {
 	return InvocationRecord{Function: "aggregate", Instance: inst, Start: synthBase.Add(ms(startMS)), DurationMS: durMS, Outcome: OutcomeSuccess}
+}
+
+// stream is n invocations of durMS on inst, gapMS apart.
+func stream(inst string, n int, durMS, gapMS float64) []InvocationRecord {
+	var out []InvocationRecord
+	for i := range n {
+		out = append(out, rec(inst, float64(i)*(durMS+gapMS), durMS))
+	}
+	return out
 }
 
 func TestComputeGBSeconds(t *testing.T) {
@@ -51,10 +41,12 @@ func TestComputeGBSeconds(t *testing.T) {
 			wantConsumption: 0.25 * 0.1, wantFlex: 2 * 1, wantPeriods: 1,
 		},
 		{
-			// [0, 1500] and [1000, 2050] form one 2,050 ms period:
-			// Consumption 0.25 GB × 2.05 s; Flex 2 GB × 2.1 s.
+			// [0, 1500] and [1000, 2050] form one 2,050 ms Flex period
+			// (2 GB × 2.1 s). Consumption bills each execution: each shares
+			// the 200 MB for half a second (167 and 152 MB on average),
+			// rounded up to 256 MB: 0.25 GB × (1.5 + 1.05) s.
 			name: "overlapping invocations share a period", records: []InvocationRecord{rec("a", 0, 1500), rec("a", 1000, 1050)}, flexMB: 2048,
-			wantConsumption: 0.25 * 2.05, wantFlex: 2 * 2.1, wantPeriods: 1,
+			wantConsumption: 0.25 * 2.55, wantFlex: 2 * 2.1, wantPeriods: 1,
 		},
 		{
 			// [0, 100] and [100, 200] touch: one 200 ms period.
@@ -73,6 +65,13 @@ func TestComputeGBSeconds(t *testing.T) {
 			wantConsumption: 0.125*0.3 + 0.125*2.001 + 0.25*1.234,
 			wantFlex:        0.5*1 + 0.5*2.1 + 0.5*1.3,
 			wantPeriods:     3,
+		},
+		{
+			// A queue's stream: 50 invocations of 20 ms, 5 ms apart. The
+			// gaps fall inside the first period's 1 s minimum, so Flex
+			// bills one period of 1,245 ms (1.3 s), not 50 of 1 s.
+			name: "a stream with short gaps is one period", records: stream("a", 50, 20, 5), flexMB: 2048,
+			wantConsumption: 50 * 0.25 * 0.1, wantFlex: 2 * 1.3, wantPeriods: 1,
 		},
 		{name: "no records", flexMB: 4096},
 	}

@@ -22,8 +22,10 @@
 // start, duration, outcome, dequeue count, bytes in and out), storage
 // operation counts by service and REST operation (StorageOpsFromUsage
 // converts transport/account's meters), CPU seconds and peak RSS per handler
-// instance (InstanceStatsFromProcessState after a handler exits,
-// ReadProcStats while it runs), whether the answer was exact, and the
+// instance (the runner reads them with infra/procstat; a peak that could
+// not be reset before the run is flagged as the lifetime peak), the
+// per-instance concurrency host.json allowed, whether the answer was exact,
+// and the
 // single-machine baseline (the kernel over the same chunks read from local
 // disk) and raw download times. Emulated(arch) tells whether handlers of an
 // architecture run under emulation on this machine.
@@ -36,15 +38,12 @@
 // grants (a benchmark run should show what the work costs, not whether this
 // month's grant happens to be used up); the report says so.
 //
-// Consumption plan GB-seconds are modelled per instance: each stretch of time
-// in which an instance runs at least one invocation (an activity period) is
-// billed at the instance's peak RSS rounded up to 128 MB (at least 128 MB, at
-// most 1,536 MB) for the period rounded up to 1 ms, at least 100 ms. This
-// reads the pricing page's "observed memory, concurrency taken into account"
-// as an integral of memory over busy time and uses peak RSS as an upper
-// bound of that memory. Flex Consumption on-demand GB-seconds are the
-// instance memory size (2,048 MB by default) times each activity period,
-// at least 1 s and then rounded up to 100 ms, as its billing section states.
+// GB-seconds are billed by package billing, the one place that states the
+// plans' rules with their sources: Consumption per execution (at least
+// 100 ms and 128 MB, memory the instance's peak RSS shared among the
+// executions in flight), Flex Consumption per instance activity period (at
+// least 1 s, instance memory 2,048 MB by default). The local Functions
+// host's run summary bills through the same package.
 //
 // # Output
 //

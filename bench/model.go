@@ -10,6 +10,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/funnelpipe/funnel/bench/billing"
 )
 
 // ErrBadModel marks scale-model inputs or limits that cannot be used.
@@ -339,7 +341,7 @@ func estimate(in ModelInputs, l ModelLimits, prices *PriceTable, d, units int64,
 	limit, memMB := l.FlexMaxInstances, l.FlexInstanceMemoryMB
 	execID, timeID := PriceFlexExecutions, PriceFlexExecutionTime
 	if plan == PlanConsumption {
-		limit, memMB = l.ConsumptionMaxInstances, ConsumptionMemoryMB(in.AggregatePeakRSSBytes)
+		limit, memMB = l.ConsumptionMaxInstances, billing.ConsumptionMemoryMB(float64(in.AggregatePeakRSSBytes))
 		execID, timeID = PriceConsumptionExecutions, PriceConsumptionExecutionTime
 	}
 	e := ModelEstimate{Plan: plan, Instances: min(n, limit), Capped: n > limit}

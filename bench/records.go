@@ -45,10 +45,13 @@ type InvocationRecord struct {
 	BytesOut int64 `json:"bytes_out"`
 }
 
-// End is when the invocation finished.
-func (r InvocationRecord) End() time.Time {
-	return r.Start.Add(time.Duration(r.DurationMS * float64(time.Millisecond)))
+// Duration is how long the invocation took.
+func (r InvocationRecord) Duration() time.Duration {
+	return time.Duration(math.Round(r.DurationMS * float64(time.Millisecond)))
 }
+
+// End is when the invocation finished.
+func (r InvocationRecord) End() time.Time { return r.Start.Add(r.Duration()) }
 
 // Validate reports a record that cannot be summarised.
 func (r InvocationRecord) Validate() error {
@@ -185,40 +188,6 @@ func Percentile(sorted []float64, p float64) float64 {
 	rank := int(math.Ceil(p / 100 * float64(len(sorted))))
 	rank = min(max(rank, 1), len(sorted))
 	return sorted[rank-1]
-}
-
-// activityPeriod is a stretch of time in which an instance ran at least one
-// invocation.
-type activityPeriod struct {
-	Start, End  time.Time
-	Invocations int
-}
-
-// activityPeriods merges each instance's invocations into activity periods:
-// overlapping or touching invocations form one period.
-func activityPeriods(records []InvocationRecord) map[string][]activityPeriod {
-	type span struct{ start, end time.Time }
-	byInstance := map[string][]span{}
-	for _, r := range records {
-		byInstance[r.Instance] = append(byInstance[r.Instance], span{r.Start, r.End()})
-	}
-	out := make(map[string][]activityPeriod, len(byInstance))
-	for inst, spans := range byInstance {
-		slices.SortFunc(spans, func(a, b span) int { return a.start.Compare(b.start) })
-		var ps []activityPeriod
-		for _, sp := range spans {
-			if n := len(ps); n > 0 && !sp.start.After(ps[n-1].End) {
-				if sp.end.After(ps[n-1].End) {
-					ps[n-1].End = sp.end
-				}
-				ps[n-1].Invocations++
-				continue
-			}
-			ps = append(ps, activityPeriod{Start: sp.start, End: sp.end, Invocations: 1})
-		}
-		out[inst] = ps
-	}
-	return out
 }
 
 // lastEnd is the latest end of a successful invocation of fn (zero when

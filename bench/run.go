@@ -140,6 +140,29 @@ type Measurement struct {
 	// Roles names the functions of each stage; empty fields take
 	// DefaultRoles.
 	Roles Roles `json:"roles"`
+	// Concurrency is how many invocations of one function one instance
+	// could run at once, as the host applied host.json; nil in results
+	// written before it was recorded.
+	Concurrency *Concurrency `json:"concurrency,omitempty"`
+}
+
+// Concurrency is what host.json lets one instance run at once, per trigger.
+type Concurrency struct {
+	// Queue is batchSize + newBatchThreshold: the queue listener's most
+	// messages in flight per function.
+	Queue int `json:"queue"`
+	// Blob is extensions.blobs.maxDegreeOfParallelism.
+	Blob int `json:"blob"`
+	// Processors is the processor count host.json's defaults scaled with.
+	Processors int `json:"processors"`
+}
+
+// PerInstance is the concurrency of a function triggered by transport.
+func (c Concurrency) PerInstance(transport string) int {
+	if transport == TransportBlob {
+		return c.Blob
+	}
+	return c.Queue
 }
 
 // Run is a Measurement with everything derived from it.

@@ -3,17 +3,13 @@ package runner
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
+	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,24 +18,22 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/funnelpipe/funnel/bench"
+	"github.com/funnelpipe/funnel/handlers"
+	"github.com/funnelpipe/funnel/infra/funchost"
+	"github.com/funnelpipe/funnel/infra/procstat"
 	"github.com/funnelpipe/funnel/transport/account"
 )
 
 // How the runner finds each handler process and its metrics.
 //
 // The handlers are separate processes, so their storage counters live in
-// them. The runner starts every handler with FUNNEL_METRICS_ADDR=127.0.0.1:0:
-// each serves GET /metrics on a port of its own and says which in the line
-// handlers.Serve logs when it starts ("custom handler listening" with
-// metrics_addr). The local host copies a handler's output into its log
-// with the handler's app, instance and pid, so a slog.Handler in front of
-// the stack's log (handlerWatch) learns every handler's pid and metrics
-// address, restarts included.
+// them. The runner reserves a loopback address per handler instance and
+// gives it to that instance alone as FUNNEL_METRICS_ADDR (funchost's
+// per-instance settings), so each handler serves GET /metrics there; the
+// hosts' process API (funchost.Host.Processes) reports every handler's PID
+// and settings, restarts included.
 
-// listeningMessage is what handlers.Serve logs once it listens.
-const listeningMessage = "custom handler listening"
-
-// handlerProc is one handler process as the watch last saw it.
+// handlerProc is one handler process as its host reports it.
 type handlerProc struct {
 	App         string
 	Instance    int
@@ -52,134 +46,40 @@ func (p handlerProc) Key() string { return instanceKey(p.App, p.Instance) }
 
 func instanceKey(app string, idx int) string { return app + "/" + strconv.Itoa(idx) }
 
-// handlerWatch is a slog.Handler that passes records to inner and notes
-// the handler processes announced in them.
-type handlerWatch struct {
-	inner slog.Handler
-	attrs []slog.Attr // top-level attributes added with WithAttrs
-	group bool        // attributes now go into a group: stop collecting
-	state *watchState
-}
-
-type watchState struct {
-	mu      sync.Mutex
-	procs   map[string]handlerProc
-	changed chan struct{} // closed and replaced on every change
-}
-
-func newHandlerWatch(inner slog.Handler) *handlerWatch {
-	return &handlerWatch{inner: inner, state: &watchState{procs: map[string]handlerProc{}, changed: make(chan struct{})}}
-}
-
-// Enabled is true at every level: a handler's standard error arrives at
-// Error and its standard output at Info, and both must be seen.
-func (h *handlerWatch) Enabled(context.Context, slog.Level) bool { return true }
-
-func (h *handlerWatch) Handle(ctx context.Context, r slog.Record) error {
-	if strings.Contains(r.Message, listeningMessage) {
-		h.note(r)
-	}
-	if h.inner.Enabled(ctx, r.Level) {
-		return h.inner.Handle(ctx, r)
-	}
-	return nil
-}
-
-func (h *handlerWatch) WithAttrs(as []slog.Attr) slog.Handler {
-	n := *h
-	n.inner = h.inner.WithAttrs(as)
-	if !h.group {
-		n.attrs = append(slices.Clip(h.attrs), as...)
-	}
-	return &n
-}
-
-func (h *handlerWatch) WithGroup(name string) slog.Handler {
-	n := *h
-	n.inner = h.inner.WithGroup(name)
-	n.group = n.group || name != ""
-	return &n
-}
-
-// note records the process a listening line announces.
-func (h *handlerWatch) note(r slog.Record) {
-	var line struct {
-		Msg         string `json:"msg"`
-		MetricsAddr string `json:"metrics_addr"`
-	}
-	if json.Unmarshal([]byte(r.Message), &line) != nil || line.Msg != listeningMessage || line.MetricsAddr == "" {
-		return
-	}
-	p := handlerProc{Instance: -1, MetricsAddr: line.MetricsAddr}
-	take := func(a slog.Attr) bool {
-		v := a.Value.Resolve()
-		switch a.Key {
-		case "app":
-			p.App = v.String()
-		case "instance":
-			if v.Kind() == slog.KindInt64 {
-				p.Instance = int(v.Int64())
-			}
-		case "pid":
-			if v.Kind() == slog.KindInt64 {
-				p.PID = int(v.Int64())
-			}
+// stackProcs lists the handler processes the hosts run now, by instance
+// key, with the metrics address each was given.
+func stackProcs(hosts map[string]*funchost.Host) map[string]handlerProc {
+	out := map[string]handlerProc{}
+	for app, h := range hosts {
+		for _, p := range h.Processes() {
+			hp := handlerProc{App: app, Instance: p.Instance, PID: p.PID, MetricsAddr: p.Settings[handlers.EnvMetricsAddr]}
+			out[hp.Key()] = hp
 		}
-		return true
-	}
-	for _, a := range h.attrs {
-		take(a)
-	}
-	if !h.group {
-		r.Attrs(take)
-	}
-	if p.App == "" || p.Instance < 0 || p.PID <= 0 {
-		return
-	}
-	s := h.state
-	s.mu.Lock()
-	s.procs[p.Key()] = p
-	close(s.changed)
-	s.changed = make(chan struct{})
-	s.mu.Unlock()
-}
-
-// procs returns the processes seen so far, by instance key.
-func (h *handlerWatch) procs() map[string]handlerProc {
-	s := h.state
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make(map[string]handlerProc, len(s.procs))
-	for k, v := range s.procs {
-		out[k] = v
 	}
 	return out
 }
 
-// wait returns once every instance in keys has been seen, or fails when
-// ctx ends first, naming the ones missing.
-func (h *handlerWatch) wait(ctx context.Context, keys []string) (map[string]handlerProc, error) {
-	for {
-		s := h.state
-		s.mu.Lock()
-		var missing []string
-		for _, k := range keys {
-			if _, ok := s.procs[k]; !ok {
-				missing = append(missing, k)
-			}
+// reserveAddrs returns n distinct free loopback addresses ("127.0.0.1:port"),
+// for handlers to serve their metrics on. Each port is free when returned;
+// nothing else on this machine is expected to take it in the moment before
+// the handler binds it.
+func reserveAddrs(n int) ([]string, error) {
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
 		}
-		changed := s.changed
-		s.mu.Unlock()
-		if len(missing) == 0 {
-			return h.procs(), nil
+	}()
+	out := make([]string, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("bench: reserve a metrics port: %w", err)
 		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return nil, fmt.Errorf("bench: no %q line with metrics_addr from handler(s) %s (do the handlers read FUNNEL_METRICS_ADDR?): %w",
-				listeningMessage, strings.Join(missing, ", "), ctx.Err())
-		}
+		ls = append(ls, l)
+		out = append(out, l.Addr().String())
 	}
+	return out, nil
 }
 
 // scrapeUsage reads a handler's storage counters from its /metrics.
@@ -241,13 +141,6 @@ type procSample struct {
 	CPU float64
 }
 
-// resetPeakRSS sets a process's peak RSS (VmHWM) back to its current RSS
-// by writing 5 to /proc/<pid>/clear_refs, so that the next reading is the
-// peak of what happened since.
-func resetPeakRSS(procDir string, pid int) error {
-	return os.WriteFile(filepath.Join(procDir, strconv.Itoa(pid), "clear_refs"), []byte("5"), 0)
-}
-
 // snapshot is everything the runner reads before and after a job.
 type snapshot struct {
 	At time.Time
@@ -258,15 +151,15 @@ type snapshot struct {
 	CPU   map[string]procSample
 	// AzuriteCPU is the emulator's CPU seconds (-1 when unknown).
 	AzuriteCPU float64
-	// PeakReset is false when a handler's peak RSS could not be reset, so
-	// that a later peak is its lifetime peak.
-	PeakReset bool
+	// NotReset lists the instances whose peak RSS could not be reset (with
+	// why): their later peak is the process's lifetime peak.
+	NotReset map[string]string
 }
 
 // prober reads the counters of one running stack.
 type prober struct {
-	procDir    string
-	watch      *handlerWatch
+	proc       procstat.Reader
+	procs      func() map[string]handlerProc
 	hostUsage  prometheus.Gatherer
 	client     *http.Client
 	azuritePID int
@@ -275,7 +168,7 @@ type prober struct {
 // snap reads every source. With reset it also resets the handlers' peak
 // RSS, for the "before" snapshot.
 func (p *prober) snap(ctx context.Context, reset bool) (snapshot, error) {
-	s := snapshot{At: time.Now(), Usage: map[string][]account.Usage{}, Procs: p.watch.procs(), CPU: map[string]procSample{}, AzuriteCPU: -1, PeakReset: true}
+	s := snapshot{At: time.Now(), Usage: map[string][]account.Usage{}, Procs: p.procs(), CPU: map[string]procSample{}, AzuriteCPU: -1, NotReset: map[string]string{}}
 	host, err := account.ReadUsage(p.hostUsage)
 	if err != nil {
 		return s, err
@@ -289,19 +182,21 @@ func (p *prober) snap(ctx context.Context, reset bool) (snapshot, error) {
 			continue
 		}
 		s.Usage[k] = u
-		cpu, _, err := bench.ReadProcStats(p.procDir, proc.PID)
+		st, err := p.proc.Stat(proc.PID)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", k, err))
 			continue
 		}
-		s.CPU[k] = procSample{PID: proc.PID, CPU: cpu}
-		if reset && resetPeakRSS(p.procDir, proc.PID) != nil {
-			s.PeakReset = false
+		s.CPU[k] = procSample{PID: proc.PID, CPU: st.CPUSeconds}
+		if reset {
+			if err := p.proc.ResetPeakRSS(proc.PID); err != nil {
+				s.NotReset[k] = err.Error()
+			}
 		}
 	}
 	if p.azuritePID > 0 {
-		if cpu, _, err := bench.ReadProcStats(p.procDir, p.azuritePID); err == nil {
-			s.AzuriteCPU = cpu
+		if st, err := p.proc.Stat(p.azuritePID); err == nil {
+			s.AzuriteCPU = st.CPUSeconds
 		}
 	}
 	return s, errors.Join(errs...)
@@ -313,7 +208,10 @@ type delta struct {
 	Instances []bench.InstanceStats
 	// Restarted lists the instances whose handler process changed: what
 	// the old process counted after the first snapshot is missing.
-	Restarted  []string
+	Restarted []string
+	// NotReset lists the instances whose peak RSS is the process's lifetime
+	// peak, because it could not be reset before the run (with why).
+	NotReset   []string
 	AzuriteCPU float64 // -1 when unknown
 	// BySource is the storage requests by who made them: "host" or an
 	// app; BlobReadBytes the blob response bytes they read.
@@ -357,11 +255,18 @@ func (p *prober) diff(before, after snapshot) (delta, error) {
 		} else {
 			d.Restarted = append(d.Restarted, k)
 		}
-		_, rss, err := bench.ReadProcStats(p.procDir, proc.PID)
+		rss, err := p.proc.PeakRSS(proc.PID)
 		if err != nil {
 			return d, fmt.Errorf("bench: %s: %w", k, err)
 		}
-		d.Instances = append(d.Instances, bench.InstanceStats{App: proc.App, Instance: k, CPUSeconds: max(cpu, 0), PeakRSSBytes: rss})
+		why, notReset := before.NotReset[k]
+		if b, ok := before.CPU[k]; !ok || b.PID != a.PID {
+			notReset = false // a new process: its lifetime is the run's
+		}
+		if notReset {
+			d.NotReset = append(d.NotReset, k+" ("+why+")")
+		}
+		d.Instances = append(d.Instances, bench.InstanceStats{App: proc.App, Instance: k, CPUSeconds: max(cpu, 0), PeakRSSBytes: rss, PeakRSSLifetime: notReset})
 	}
 	d.AzuriteCPU = -1
 	if before.AzuriteCPU >= 0 && after.AzuriteCPU >= 0 {

@@ -18,7 +18,9 @@ import (
 
 	"github.com/funnelpipe/funnel/bench"
 	"github.com/funnelpipe/funnel/handlers"
+	"github.com/funnelpipe/funnel/infra/funchost"
 	"github.com/funnelpipe/funnel/infra/localstack"
+	"github.com/funnelpipe/funnel/infra/procstat"
 	"github.com/funnelpipe/funnel/job"
 	"github.com/funnelpipe/funnel/partition"
 	"github.com/funnelpipe/funnel/transport/account"
@@ -26,9 +28,6 @@ import (
 
 // Timings of the runner's waits.
 const (
-	// handlerAnnounceTimeout bounds the wait for every handler's
-	// listening line after the stack is ready.
-	handlerAnnounceTimeout = time.Minute
 	// doneCheckEvery is how often the job record is read while the merge
 	// or partition host is finishing invocations; doneCheckIdle how often
 	// it is read otherwise; filePollEvery how often the records files are
@@ -98,7 +97,7 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 		}
 	}
 	started := o.Now()
-	loadStart, _ := loadAverage("/proc")
+	loadStart, _ := loadAverage(procstat.Default())
 	// The machine and the work tree as the benchmark starts: the handlers
 	// and this binary were built from the tree as it is now.
 	machine, err := DescribeMachine(ctx, MachineOptions{RepoDir: o.RepoDir})
@@ -164,7 +163,7 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 		return nil, fmt.Errorf("%w: no run finished: %s", ErrAborted, strings.Join(aborted, "; "))
 	}
 
-	loadEnd, _ := loadAverage("/proc")
+	loadEnd, _ := loadAverage(procstat.Default())
 	head := o.methodNotes(loadStart, loadEnd)
 	rep, err := bench.NewReport(bench.ReportOptions{
 		Label: o.Label, Created: started, Machine: machine, Prices: prices, Billing: o.Billing,
@@ -268,6 +267,7 @@ type configRunner struct {
 	progress func(string, ...any)
 
 	stack  *localstack.Stack
+	limits funchost.InstanceLimits // the aggregate app's, as its host applies host.json
 	acct   *account.Account
 	probe  *prober
 	client *partition.Client
@@ -279,6 +279,7 @@ type runExtra struct {
 	bySource   map[string]float64 // storage requests by host or app
 	azuriteCPU float64
 	restarted  []string
+	notReset   []string
 	timedOut   bool
 }
 
@@ -291,7 +292,6 @@ func (c *configRunner) run(ctx context.Context) (ms []bench.Measurement, notes [
 		return nil, nil, fmt.Errorf("bench: %w", err)
 	}
 	defer logFile.Close()
-	watch := newHandlerWatch(slog.NewTextHandler(logFile, nil))
 	reg := prometheus.NewRegistry()
 	instances := map[string]int{}
 	var keys []string
@@ -301,13 +301,23 @@ func (c *configRunner) run(ctx context.Context) (ms []bench.Measurement, notes [
 			keys = append(keys, instanceKey(app, i))
 		}
 	}
+	// Every handler serves its metrics on an address of its own, given to
+	// its instance alone; the hosts report it back with the process.
+	addrs, err := reserveAddrs(len(keys))
+	if err != nil {
+		return nil, nil, err
+	}
+	metricsAddr := map[string]string{}
+	for i, k := range keys {
+		metricsAddr[k] = addrs[i]
+	}
 	t0 := time.Now()
 	c.stack, err = localstack.Start(ctx, localstack.Options{
 		AppsDir: c.o.AppsDir, Instances: instances, ExecPrefix: c.o.ExecPrefix,
-		RecordsDir: filepath.Join(c.dir, "records"), Registerer: reg, Logger: slog.New(watch),
-		// Port 0: every handler process serves its metrics on a port of
-		// its own and announces it (see handlerWatch).
-		Settings:     map[string]string{handlers.EnvMetricsAddr: "127.0.0.1:0"},
+		RecordsDir: filepath.Join(c.dir, "records"), Registerer: reg, Logger: slog.New(slog.NewTextHandler(logFile, nil)),
+		InstanceSettings: func(app string, i int) map[string]string {
+			return map[string]string{handlers.EnvMetricsAddr: metricsAddr[instanceKey(app, i)]}
+		},
 		FlexMemoryMB: c.o.Billing.FlexInstanceMemoryMB,
 	})
 	if err != nil {
@@ -318,12 +328,11 @@ func (c *configRunner) run(ctx context.Context) (ms []bench.Measurement, notes [
 			err = errors.Join(err, fmt.Errorf("bench: stop the stack: %w", serr))
 		}
 	}()
-	wctx, cancel := context.WithTimeout(ctx, handlerAnnounceTimeout)
-	_, err = watch.wait(wctx, keys)
-	cancel()
-	if err != nil {
-		return nil, nil, err
+	procs := func() map[string]handlerProc { return stackProcs(c.stack.Hosts()) }
+	if got := procs(); len(got) != len(keys) {
+		return nil, nil, fmt.Errorf("bench: the hosts report %d handler process(es), want %d (log: %s)", len(got), len(keys), logFile.Name())
 	}
+	c.limits = c.stack.Hosts()["aggregate"].InstanceLimits()
 	c.progress("stack       ready in %s: %d handler process(es), storage %s", time.Since(t0).Round(time.Millisecond), len(keys), c.stack.BlobEndpoint())
 
 	// The runner's own storage client counts into no registry the report
@@ -340,11 +349,11 @@ func (c *configRunner) run(ctx context.Context) (ms []bench.Measurement, notes [
 	took := time.Since(t0)
 	c.progress("uploaded    %d chunks, %s, in %s (before any clock starts)", len(c.data.Paths), bench.FormatBytes(c.data.Bytes), took.Round(time.Millisecond))
 
-	c.probe = &prober{procDir: "/proc", watch: watch, hostUsage: reg, client: &http.Client{Timeout: 10 * time.Second}, azuritePID: c.stack.AzuritePID()}
+	c.probe = &prober{proc: procstat.Default(), procs: procs, hostUsage: reg, client: &http.Client{Timeout: 10 * time.Second}, azuritePID: c.stack.AzuritePID()}
 	c.client = &partition.Client{BaseURL: c.stack.APIURL(), HTTP: &http.Client{Timeout: time.Minute}}
 	c.store = job.NewBlobStore(c.acct.Blob(), job.DefaultContainer)
 
-	load, _ := loadAverage("/proc")
+	load, _ := loadAverage(procstat.Default())
 	var extras []runExtra
 	total := c.o.WarmUps + c.o.Reps
 	for i := range total {
@@ -373,6 +382,10 @@ func (c *configRunner) run(ctx context.Context) (ms []bench.Measurement, notes [
 		if len(x.restarted) > 0 {
 			notes = append(notes, fmt.Sprintf("%s, %s: handler(s) %s restarted during the run; what the old process counted after the run began is missing.",
 				c.cfg, what, strings.Join(x.restarted, ", ")))
+		}
+		if len(x.notReset) > 0 {
+			notes = append(notes, fmt.Sprintf("%s, %s: the peak RSS of %s could not be reset before the run; their peak RSS (and the Consumption GB-s priced from it) is the process's lifetime peak.",
+				c.cfg, what, strings.Join(x.notReset, ", ")))
 		}
 		if x.timedOut {
 			notes = append(notes, fmt.Sprintf("%s, %s: no result within %v; the configuration's remaining runs were skipped.", c.cfg, what, c.o.Timeout))
@@ -502,7 +515,9 @@ func (c *configRunner) once(ctx context.Context, rep int, warm bool) (bench.Meas
 		return m, x, err
 	}
 	m.Instances = d.Instances
+	m.Concurrency = &bench.Concurrency{Queue: c.limits.QueueConcurrency(), Blob: c.limits.BlobMaxDegreeOfParallelism, Processors: c.limits.Processors}
 	x.restarted = d.Restarted
+	x.notReset = d.NotReset
 	x.azuriteCPU = d.AzuriteCPU
 	x.bySource = d.BySource
 	return m, x, nil

@@ -11,17 +11,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/funnelpipe/funnel/bench"
+	"github.com/funnelpipe/funnel/infra/procstat"
 	"github.com/funnelpipe/funnel/job"
 	"github.com/funnelpipe/funnel/testing_data/dbgen"
 )
@@ -293,20 +290,12 @@ func EmulatorPrefix(arch string, lookPath func(string) (string, error)) ([]strin
 	return []string{path}, nil
 }
 
-// loadAverage reads the 1, 5 and 15 minute load averages from procDir.
-func loadAverage(procDir string) (string, error) {
-	b, err := os.ReadFile(filepath.Join(procDir, "loadavg"))
+// loadAverage reads the 1, 5 and 15 minute load averages, as uptime
+// prints them.
+func loadAverage(r procstat.Reader) (string, error) {
+	l, err := r.LoadAverage()
 	if err != nil {
 		return "", err
 	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "", fmt.Errorf("%w: malformed loadavg %q", bench.ErrBadMeasurement, b)
-	}
-	for _, v := range f[:3] {
-		if x, err := strconv.ParseFloat(v, 64); err != nil || x < 0 || math.IsInf(x, 0) {
-			return "", fmt.Errorf("%w: malformed loadavg %q", bench.ErrBadMeasurement, b)
-		}
-	}
-	return strings.Join(f[:3], " "), nil
+	return fmt.Sprintf("%.2f %.2f %.2f", l[0], l[1], l[2]), nil
 }

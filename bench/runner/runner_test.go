@@ -1,11 +1,10 @@
 package runner
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -22,6 +21,7 @@ import (
 	agg "github.com/funnelpipe/funnel/aggregate"
 	"github.com/funnelpipe/funnel/bench"
 	"github.com/funnelpipe/funnel/infra/funchost"
+	"github.com/funnelpipe/funnel/infra/procstat"
 	"github.com/funnelpipe/funnel/transport/account"
 )
 
@@ -178,13 +178,15 @@ func TestEmulatorPrefix(t *testing.T) {
 func TestLoadAverage(t *testing.T) {
 	dir := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "loadavg"), []byte("5.70 10.38 11.42 3/412 9876\n"), 0o644))
-	got, err := loadAverage(dir)
+	r, err := procstat.New(dir)
+	require.NoError(t, err)
+	got, err := loadAverage(r)
 	require.NoError(t, err)
 	assert.Equal(t, "5.70 10.38 11.42", got)
 
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "loadavg"), []byte("busy\n"), 0o644))
-	_, err = loadAverage(dir)
-	require.ErrorIs(t, err, bench.ErrBadMeasurement)
+	_, err = loadAverage(r)
+	require.Error(t, err)
 }
 
 func TestStageOf(t *testing.T) {
@@ -336,57 +338,24 @@ go_goroutines 12
 	require.Error(t, err, "a handler that does not answer is an error, not zero requests")
 }
 
-// listeningLine is what handlers.Serve logs as a JSON line on stderr.
-func listeningLine(metrics string) string {
-	return `{"time":"2026-11-23T12:00:00Z","level":"INFO","msg":"custom handler listening","app":"aggregate","addr":"127.0.0.1:4000","worker_id":"w","metrics_addr":"` + metrics + `"}`
-}
-
-func TestHandlerWatch(t *testing.T) {
-	var logged bytes.Buffer
-	watch := newHandlerWatch(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	// As funchost logs a handler's output: app and instance from With,
-	// the line at Error (stderr), source and pid on the record.
-	host := slog.New(watch).With("app", "aggregate")
-	inst0 := host.With("instance", 0)
-	inst1 := host.With("instance", 1)
-
-	inst0.Error(listeningLine("127.0.0.1:5000"), "source", "handler", "pid", 100)
-	inst0.Info("handler ready", "pid", 100, "port", 4000)                                                      // not a handler line
-	inst1.Error(`{"msg":"custom handler listening","addr":"127.0.0.1:4001"}`, "source", "handler", "pid", 101) // no metrics address
-	inst1.WithGroup("g").Error(listeningLine("127.0.0.1:5002"), "pid", 102)                                    // attributes in a group: not ours
-
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	_, err := watch.wait(ctx, []string{"aggregate/0", "aggregate/1"})
-	require.ErrorIs(t, err, context.DeadlineExceeded)
-	assert.Contains(t, err.Error(), "aggregate/1")
-	assert.NotContains(t, err.Error(), "aggregate/0,")
-
-	done := make(chan map[string]handlerProc)
-	go func() {
-		procs, err := watch.wait(context.Background(), []string{"aggregate/0", "aggregate/1"})
-		assert.NoError(t, err)
-		done <- procs
-	}()
-	inst1.Error(listeningLine("127.0.0.1:5001"), "source", "handler", "pid", 101)
-	procs := <-done
-	assert.Equal(t, map[string]handlerProc{
-		"aggregate/0": {App: "aggregate", Instance: 0, PID: 100, MetricsAddr: "127.0.0.1:5000"},
-		"aggregate/1": {App: "aggregate", Instance: 1, PID: 101, MetricsAddr: "127.0.0.1:5001"},
-	}, procs)
-
-	// A restarted handler replaces its instance's entry.
-	inst0.Error(listeningLine("127.0.0.1:6000"), "source", "handler", "pid", 200)
-	assert.Equal(t, 200, watch.procs()["aggregate/0"].PID)
-
-	// Every line still reaches the log, at the inner handler's level.
-	assert.Equal(t, 5, strings.Count(logged.String(), "custom handler listening"))
-	assert.NotContains(t, logged.String(), "handler ready")
+func TestReserveAddrs(t *testing.T) {
+	addrs, err := reserveAddrs(5)
+	require.NoError(t, err)
+	require.Len(t, addrs, 5)
+	seen := map[string]bool{}
+	for _, a := range addrs {
+		assert.True(t, strings.HasPrefix(a, "127.0.0.1:"), a)
+		assert.False(t, seen[a], "addresses are distinct")
+		seen[a] = true
+		l, err := net.Listen("tcp", a)
+		require.NoError(t, err, "a reserved address is free again")
+		l.Close()
+	}
 }
 
 func TestProberDiff(t *testing.T) {
 	pid := os.Getpid()
-	p := &prober{procDir: "/proc"}
+	p := &prober{proc: procstat.Default()}
 	u := func(component string, req float64) account.Usage {
 		return account.Usage{Component: component, Service: "blob", Operation: "GetBlob", Class: "read", Requests: req, ResponseBytes: 10 * req}
 	}
@@ -395,6 +364,9 @@ func TestProberDiff(t *testing.T) {
 		CPU:   map[string]procSample{"aggregate/0": {PID: pid, CPU: 1.0}, "merge/0": {PID: pid - 1, CPU: 9}},
 		// Azurite's CPU was not known before.
 		AzuriteCPU: -1,
+		// aggregate/0's peak could not be reset; merge/0's process was
+		// replaced, so its new process's lifetime is the run's.
+		NotReset: map[string]string{"aggregate/0": "permission denied", "merge/0": "permission denied"},
 	}
 	after := snapshot{
 		Usage: map[string][]account.Usage{"host": {u("funchost", 12)}, "aggregate/0": {u("aggregate", 25)}, "merge/0": {u("merge", 7)}},
@@ -416,6 +388,9 @@ func TestProberDiff(t *testing.T) {
 	assert.InDelta(t, 0.5, d.Instances[0].CPUSeconds, 1e-9)
 	assert.InDelta(t, 0.25, d.Instances[1].CPUSeconds, 1e-9)
 	assert.Positive(t, d.Instances[0].PeakRSSBytes, "read from /proc for the live process")
+	assert.True(t, d.Instances[0].PeakRSSLifetime, "a peak that was not reset is reported as the lifetime peak")
+	assert.False(t, d.Instances[1].PeakRSSLifetime)
+	assert.Equal(t, []string{"aggregate/0 (permission denied)"}, d.NotReset)
 	assert.Equal(t, -1.0, d.AzuriteCPU)
 
 	delete(after.CPU, "merge/0")

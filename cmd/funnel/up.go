@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/funnelpipe/funnel/infra/localstack"
+	"github.com/funnelpipe/funnel/infra/procstat"
 )
 
 // defaultStateFile is where `funnel up` says where its stack is, relative
@@ -301,41 +302,21 @@ func processAlive(pid int, start string) bool {
 	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
 		return false
 	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	st, err := procstat.Default().Stat(pid)
 	if err != nil {
 		return true // no /proc: trust kill(0)
 	}
-	state, started, ok := parseProcStat(string(stat))
-	if !ok {
-		return true
-	}
-	if state == "Z" || state == "X" {
+	if st.Gone() {
 		return false
 	}
-	return start == "" || start == started
+	return start == "" || start == strconv.FormatUint(st.StartTicks, 10)
 }
 
 // procStartTime returns pid's start time from /proc, "" when unknown.
 func procStartTime(pid int) string {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	st, err := procstat.Default().Stat(pid)
 	if err != nil {
 		return ""
 	}
-	_, started, _ := parseProcStat(string(stat))
-	return started
-}
-
-// parseProcStat returns the state (field 3) and start time (field 22) of a
-// /proc/<pid>/stat line; the command name (field 2) may hold spaces and
-// parentheses, so fields are counted from its last ')'.
-func parseProcStat(s string) (state, start string, ok bool) {
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return "", "", false
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 20 {
-		return "", "", false
-	}
-	return f[0], f[19], true
+	return strconv.FormatUint(st.StartTicks, 10)
 }

@@ -137,19 +137,6 @@ func TestStateFile(t *testing.T) {
 	assert.Error(t, err)
 }
 
-func TestParseProcStat(t *testing.T) {
-	state, start, ok := parseProcStat("1234 (funnel) S 1 1234 1234 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 987654 1000 10\n")
-	require.True(t, ok)
-	assert.Equal(t, "S", state)
-	assert.Equal(t, "987654", start)
-	state, start, ok = parseProcStat("7 (a) b) (c) Z 1 7 7 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 55 0 0\n")
-	require.True(t, ok, "a command name with spaces and parentheses")
-	assert.Equal(t, "Z", state)
-	assert.Equal(t, "55", start)
-	_, _, ok = parseProcStat("garbage")
-	assert.False(t, ok)
-}
-
 func TestProcessAlive(t *testing.T) {
 	me := os.Getpid()
 	assert.True(t, processAlive(me, ""))

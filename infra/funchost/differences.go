@@ -75,9 +75,9 @@ Outputs and metadata
 - No Application Insights, no host storage for timers or singletons.
 
 Billing
-- Consumption GB-s use the instance's observed peak RSS (rounded up to
-  128 MB) for every execution on it; Azure samples memory during each
-  execution. Flex Consumption GB-s count each instance's busy periods
-  (≥1 invocation in flight), each at least 1 s; always-ready instances and
-  scale-in delays are not modelled.
+- GB-s follow package bench/billing. Consumption bills each execution at
+  the instance's observed peak RSS shared among the executions in flight
+  (rounded up to 128 MB); Azure samples memory during each execution. Flex
+  Consumption bills each instance's activity periods, each at least 1 s;
+  always-ready instances and scale-in delays are not modelled.
 `

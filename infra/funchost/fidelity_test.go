@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -322,6 +324,8 @@ func TestHandlerCrashRestartsAndRedelivers(t *testing.T) {
 		s[k] = v
 	}
 	r := startHost(t, Config{AppDir: dir, Settings: s})
+	before := r.h.Processes()
+	require.Len(t, before, 1)
 
 	env.send(env.capture, "crash-first")
 	eventually(t, waitLong, func() bool {
@@ -340,7 +344,40 @@ func TestHandlerCrashRestartsAndRedelivers(t *testing.T) {
 	assert.Equal(t, 1, sum.Instances[0].Restarts)
 	assert.Equal(t, 2, sum.Instances[0].Processes)
 	assert.Len(t, readCaptured(t, capFile), 2)
+	after := r.h.Processes()
+	require.Len(t, after, 1)
+	assert.NotEqual(t, before[0].PID, after[0].PID, "Processes shows the restarted handler")
 	eventually(t, waitLong, func() bool { return env.approxCount(env.capture) == 0 }, "the queue to empty")
+}
+
+// TestProcessesAndInstanceSettings checks the process API tools measure
+// handlers with: every instance's process, its PID and port, and the
+// settings given to that instance alone, which reach its environment.
+func TestProcessesAndInstanceSettings(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("reads /proc/<pid>/environ")
+	}
+	env := newTestEnv(t)
+	dir, _, s := captureApp(t, nil)
+	for k, v := range env.settings() {
+		s[k] = v
+	}
+	r := startHost(t, Config{AppDir: dir, Settings: s, Instances: 2, InstanceSettings: func(i int) map[string]string {
+		return map[string]string{"FUNNEL_TEST_INSTANCE": strconv.Itoa(i)}
+	}})
+	ps := r.h.Processes()
+	require.Len(t, ps, 2)
+	for i, p := range ps {
+		assert.Equal(t, i, p.Instance)
+		assert.Equal(t, map[string]string{"FUNNEL_TEST_INSTANCE": strconv.Itoa(i)}, p.Settings)
+		assert.NotZero(t, p.Port)
+		environ, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(p.PID), "environ"))
+		require.NoError(t, err)
+		assert.Contains(t, strings.Split(string(environ), "\x00"), "FUNNEL_TEST_INSTANCE="+strconv.Itoa(i))
+	}
+	assert.NotEqual(t, ps[0].PID, ps[1].PID)
+	l := r.h.InstanceLimits()
+	assert.Equal(t, 16, l.QueueBatchSize, "the test app keeps the default batch size")
 }
 
 func TestShutdownDrainsInFlightWork(t *testing.T) {

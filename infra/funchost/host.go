@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/funnelpipe/funnel/infra/procstat"
 )
 
 // Config says which app to run and how.
@@ -52,6 +54,11 @@ type Config struct {
 	// Processors is the processor count the queue extension's default
 	// newBatchThreshold scales with; 0 means this machine's.
 	Processors int
+	// InstanceSettings, when set, gives settings for one instance's
+	// handler processes only (index 0..Instances-1), on top of Settings:
+	// e.g. a metrics address of its own. Host.Processes reports them.
+	// The real host has no such thing; it is for local tooling.
+	InstanceSettings func(instance int) map[string]string
 }
 
 // Host runs one function app. Create it with New, run it with Run.
@@ -67,6 +74,7 @@ type Host struct {
 	metrics   *hostMetrics
 	recorder  *recorder
 	instances []*instance
+	proc      procstat.Reader // samples the handlers' CPU time and peak RSS
 
 	httpLn  net.Listener
 	httpURL string
@@ -131,6 +139,7 @@ func New(cfg Config) (*Host, error) {
 		storage:  map[string]*storageAccount{},
 		watchers: newQueueWatchers(),
 		ready:    make(chan struct{}),
+		proc:     procstat.Default(),
 	}
 	h.log = log.With("app", name)
 	for _, w := range a.Host.Warnings {

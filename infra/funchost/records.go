@@ -6,8 +6,11 @@ import (
 	"math"
 	"os"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
+
+	"github.com/funnelpipe/funnel/bench/billing"
 )
 
 // Record is one invocation, as written to Config.RecordsPath (one JSON
@@ -166,16 +169,11 @@ type InstanceSummary struct {
 	BusySeconds  float64 `json:"busy_seconds"`   // time with ≥1 invocation in flight
 }
 
-// Billing prices a run with the two consumption plans' compute meters.
-//
-// Consumption bills each execution: its duration rounded up to the next
-// millisecond with a 100 ms minimum, times the instance's memory rounded up
-// to the next 128 MB (here the observed peak RSS of the instance that ran
-// it, at most 1536 MB).
-//
-// Flex Consumption (on demand) bills instance memory (FlexMemoryMB) times
-// the time each instance is busy executing, each busy period counted at
-// least one second.
+// Billing is what the run would bill on the two consumption plans, by the
+// rules of package bench/billing (the one statement of them, with sources):
+// Consumption per execution, at the executing instance's observed peak RSS
+// shared among the executions in flight; Flex Consumption (on demand) per
+// instance activity period of at least 1 s, at FlexMemoryMB.
 type Billing struct {
 	Executions           int     `json:"executions"`
 	ConsumptionGBSeconds float64 `json:"consumption_gb_seconds"`
@@ -233,22 +231,19 @@ func (h *Host) Summary() Summary {
 		s.Functions[name] = fs
 	}
 
-	peak := map[int]int64{}
-	var busy [][]interval
+	peak := map[string]int64{}
 	for _, in := range h.instances {
 		cpu, rss := in.stats()
 		in.mu.Lock()
 		is := InstanceSummary{Index: in.idx, Processes: in.processes, Restarts: in.restarts, CPUSeconds: cpu, PeakRSSBytes: rss}
 		in.mu.Unlock()
-		ivs := in.busyIntervals(now)
-		for _, iv := range ivs {
+		for _, iv := range in.busyIntervals(now) {
 			is.BusySeconds += iv.end.Sub(iv.start).Seconds()
 		}
-		busy = append(busy, ivs)
-		peak[in.idx] = rss
+		peak[strconv.Itoa(in.idx)] = rss
 		s.Instances = append(s.Instances, is)
 	}
-	s.Billing = bill(recs, peak, busy, h.cfg.FlexMemoryMB)
+	s.Billing = bill(recs, peak, h.cfg.FlexMemoryMB)
 	return s
 }
 
@@ -260,55 +255,18 @@ func quantile(sorted []float64, q float64) float64 {
 	return sorted[max(0, min(i, len(sorted)-1))]
 }
 
-// Plan constants (Azure Functions pricing pages).
-const (
-	consumptionMinMS       = 100
-	consumptionMemStepMB   = 128
-	consumptionMaxMemoryMB = 1536
-	flexMinBusy            = time.Second
-)
-
-// consumptionMemoryMB rounds observed memory up to the 128 MB step the
-// Consumption plan bills, at least one step and at most 1536 MB.
-func consumptionMemoryMB(rssBytes int64) int64 {
-	mb := (rssBytes + (1 << 20) - 1) >> 20
-	steps := (mb + consumptionMemStepMB - 1) / consumptionMemStepMB
-	if steps < 1 {
-		steps = 1
-	}
-	return min(steps*consumptionMemStepMB, consumptionMaxMemoryMB)
-}
-
-// consumptionGBSeconds is one execution's Consumption charge in GB-s.
-func consumptionGBSeconds(durationMS float64, memMB int64) float64 {
-	ms := math.Ceil(durationMS)
-	if ms < consumptionMinMS {
-		ms = consumptionMinMS
-	}
-	return ms / 1000 * float64(memMB) / 1024
-}
-
-// flexGBSeconds is the Flex Consumption charge for one instance's busy
-// periods in GB-s: each period at least one second.
-func flexGBSeconds(ivs []interval, memMB int) float64 {
-	var secs float64
-	for _, iv := range ivs {
-		d := iv.end.Sub(iv.start)
-		if d < flexMinBusy {
-			d = flexMinBusy
-		}
-		secs += d.Seconds()
-	}
-	return secs * float64(memMB) / 1024
-}
-
-func bill(recs []Record, peakRSS map[int]int64, busy [][]interval, flexMB int) Billing {
+// bill prices the records with package billing. A Flex size billing does
+// not know, or an instance without a peak RSS reading (a Summary taken
+// before the first /proc sample), leaves the GB-seconds at zero.
+func bill(recs []Record, peakRSS map[string]int64, flexMB int) Billing {
 	b := Billing{Executions: len(recs), FlexMemoryMB: flexMB}
+	invs := make([]billing.Invocation, 0, len(recs))
 	for _, r := range recs {
-		b.ConsumptionGBSeconds += consumptionGBSeconds(r.DurationMS, consumptionMemoryMB(peakRSS[r.Instance]))
+		invs = append(invs, billing.Invocation{Instance: strconv.Itoa(r.Instance), Start: r.Start,
+			Duration: time.Duration(math.Round(r.DurationMS * float64(time.Millisecond)))})
 	}
-	for _, ivs := range busy {
-		b.FlexGBSeconds += flexGBSeconds(ivs, flexMB)
+	if g, err := billing.Compute(invs, peakRSS, flexMB); err == nil {
+		b.ConsumptionGBSeconds, b.FlexGBSeconds = g.Consumption, g.Flex
 	}
 	return b
 }

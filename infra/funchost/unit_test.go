@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -43,47 +45,41 @@ func TestBackoffSequence(t *testing.T) {
 	assert.Equal(t, 200*time.Millisecond, b.next(false), "and the growth restarts")
 }
 
-func TestBillingArithmetic(t *testing.T) {
-	for _, c := range []struct {
-		rss  int64
-		want int64
-	}{
-		{0, 128}, {1, 128}, {128 << 20, 128}, {128<<20 + 1, 256}, {300 << 20, 384}, {5 << 30, 1536},
-	} {
-		assert.Equal(t, c.want, consumptionMemoryMB(c.rss), "rss %d", c.rss)
-	}
-	// 100 ms minimum, durations rounded up to the millisecond.
-	assert.InDelta(t, 0.1*128/1024, consumptionGBSeconds(3.2, 128), 1e-12)
-	assert.InDelta(t, 0.101*256/1024, consumptionGBSeconds(100.2, 256), 1e-12)
-	assert.InDelta(t, 2.5*1536/1024, consumptionGBSeconds(2500, 1536), 1e-12)
-
+// TestBillingUsesThePackageRules checks that the summary bills through
+// package bench/billing: Consumption per execution (50 ms → 100 ms at
+// 128 MB; 1 s at 640 MB), Flex per activity period (instance 0's two
+// invocations 700 ms apart share one 1 s period; instance 1's 1 s).
+func TestBillingUsesThePackageRules(t *testing.T) {
 	t0 := time.Unix(1000, 0)
-	ivs := []interval{{t0, t0.Add(200 * time.Millisecond)}, {t0.Add(time.Second), t0.Add(3500 * time.Millisecond)}}
-	assert.InDelta(t, (1+2.5)*2048.0/1024, flexGBSeconds(ivs, 2048), 1e-9, "each busy period counts at least 1 s")
-	assert.InDelta(t, 0, flexGBSeconds(nil, 2048), 0)
-
-	recs := []Record{{Instance: 0, DurationMS: 50}, {Instance: 1, DurationMS: 1000}}
-	b := bill(recs, map[int]int64{0: 100 << 20, 1: 600 << 20}, [][]interval{ivs}, 512)
-	assert.Equal(t, 2, b.Executions)
-	assert.InDelta(t, 0.1*128/1024+1.0*640/1024, b.ConsumptionGBSeconds, 1e-12)
-	assert.InDelta(t, 3.5*512/1024, b.FlexGBSeconds, 1e-9)
+	recs := []Record{
+		{Instance: 0, Start: t0, DurationMS: 50},
+		{Instance: 0, Start: t0.Add(700 * time.Millisecond), DurationMS: 50},
+		{Instance: 1, Start: t0, DurationMS: 1000},
+	}
+	b := bill(recs, map[string]int64{"0": 100 << 20, "1": 600 << 20}, 512)
+	assert.Equal(t, 3, b.Executions)
+	assert.InDelta(t, 2*0.1*128/1024+1.0*640/1024, b.ConsumptionGBSeconds, 1e-12)
+	assert.InDelta(t, (1+1)*512.0/1024, b.FlexGBSeconds, 1e-9)
 	assert.Equal(t, 512, b.FlexMemoryMB)
 	assert.Equal(t, 2.0, quantile([]float64{1, 2, 3, 4}, 0.5))
 	assert.Equal(t, 4.0, quantile([]float64{1, 2, 3, 4}, 0.95))
 }
 
-func TestProcParsing(t *testing.T) {
-	stat := "1234 (my (odd) proc) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 4 0 1000 1234567 890 18446744073709551615"
-	cpu, err := parseProcStat(stat)
+func TestReadInstanceLimits(t *testing.T) {
+	// The project's host.json: batchSize 16, newBatchThreshold 8, blob
+	// parallelism at its default of 8 per processor.
+	l, err := ReadInstanceLimits(filepath.Join("..", "..", "host.json"), 2)
 	require.NoError(t, err)
-	assert.InDelta(t, 3.25, cpu, 1e-9)
-	_, err = parseProcStat("garbage")
-	assert.Error(t, err)
-	rss, err := parseVmHWM("Name:\tx\nVmPeak:\t  9000 kB\nVmHWM:\t    2048 kB\nVmRSS:\t 1000 kB\n")
-	require.NoError(t, err)
-	assert.Equal(t, int64(2048*1024), rss)
-	_, err = parseVmHWM("Name: x\n")
-	assert.Error(t, err)
+	assert.Equal(t, InstanceLimits{QueueBatchSize: 16, QueueNewBatchThreshold: 8, BlobMaxDegreeOfParallelism: 16, Processors: 2}, l)
+	assert.Equal(t, 24, l.QueueConcurrency())
+
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "host.json")
+	require.NoError(t, os.WriteFile(bad, []byte(`{"version": "1.0"}`), 0o644))
+	_, err = ReadInstanceLimits(bad, 2)
+	require.ErrorIs(t, err, ErrConfig)
+	_, err = ReadInstanceLimits(filepath.Join(dir, "none.json"), 2)
+	require.ErrorIs(t, err, ErrConfig)
 }
 
 func TestQueueOutputMessages(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -61,6 +62,7 @@ type instance struct {
 	h        *Host
 	idx      int
 	workerID string
+	settings map[string]string // Config.InstanceSettings(idx)
 	log      *slog.Logger
 	client   *http.Client
 
@@ -90,10 +92,15 @@ func newInstance(h *Host, idx int) *instance {
 		IdleConnTimeout:     90 * time.Second,
 		DisableCompression:  true,
 	}
+	var settings map[string]string
+	if h.cfg.InstanceSettings != nil {
+		settings = maps.Clone(h.cfg.InstanceSettings(idx))
+	}
 	return &instance{
 		h:        h,
 		idx:      idx,
 		workerID: newUUID(),
+		settings: settings,
 		log:      h.log.With("instance", idx),
 		client: &http.Client{
 			Transport: tr,
@@ -212,6 +219,9 @@ func (in *instance) start(ctx context.Context) (*process, error) {
 	cmd := &exec.Cmd{Path: path, Args: argv, Dir: hc.WorkingDirectory}
 	env := os.Environ()
 	for k, v := range in.h.settings {
+		env = append(env, k+"="+v)
+	}
+	for k, v := range in.settings {
 		env = append(env, k+"="+v)
 	}
 	env = append(env,
@@ -368,12 +378,12 @@ func (in *instance) sample(p *process) {
 	t := time.NewTicker(sampleEvery)
 	defer t.Stop()
 	for {
-		if cpu, err := procCPUSeconds(p.pid); err == nil {
+		if st, err := in.h.proc.Stat(p.pid); err == nil {
 			p.mu.Lock()
-			p.cpu = cpu
+			p.cpu = st.CPUSeconds
 			p.mu.Unlock()
 		}
-		if rss, err := procPeakRSS(p.pid); err == nil {
+		if rss, err := in.h.proc.PeakRSS(p.pid); err == nil {
 			p.mu.Lock()
 			if rss > p.peakRSS {
 				p.peakRSS = rss
@@ -468,66 +478,6 @@ func (in *instance) busyIntervals(now time.Time) []interval {
 		out = append(out, interval{in.busySince, now})
 	}
 	return out
-}
-
-// procCPUSeconds returns utime+stime of pid from /proc/<pid>/stat.
-func procCPUSeconds(pid int) (float64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	return parseProcStat(string(b))
-}
-
-// clockTicks is USER_HZ, 100 on every Linux this runs on.
-const clockTicks = 100
-
-// parseProcStat extracts utime+stime (fields 14 and 15) in seconds. The
-// command name (field 2) may hold spaces and parentheses, so fields are
-// counted after its last ')'.
-func parseProcStat(s string) (float64, error) {
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("funchost: malformed /proc stat")
-	}
-	f := strings.Fields(s[i+1:])
-	// f[0] is field 3 (state); utime is field 14 → f[11], stime f[12].
-	if len(f) < 13 {
-		return 0, fmt.Errorf("funchost: malformed /proc stat: %d fields", len(f))
-	}
-	ut, err1 := strconv.ParseUint(f[11], 10, 64)
-	st, err2 := strconv.ParseUint(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("funchost: malformed /proc stat times")
-	}
-	return float64(ut+st) / clockTicks, nil
-}
-
-// procPeakRSS returns VmHWM of pid in bytes from /proc/<pid>/status.
-func procPeakRSS(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	return parseVmHWM(string(b))
-}
-
-func parseVmHWM(s string) (int64, error) {
-	for _, line := range strings.Split(s, "\n") {
-		if !strings.HasPrefix(line, "VmHWM:") {
-			continue
-		}
-		f := strings.Fields(line[len("VmHWM:"):])
-		if len(f) < 1 {
-			break
-		}
-		kb, err := strconv.ParseInt(f[0], 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("funchost: malformed VmHWM %q", line)
-		}
-		return kb * 1024, nil
-	}
-	return 0, fmt.Errorf("funchost: no VmHWM in /proc status")
 }
 
 func freePort() (int, error) {

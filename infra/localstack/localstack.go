@@ -87,6 +87,10 @@ type Options struct {
 	// FlexMemoryMB is the Flex Consumption instance size funchost prices
 	// runs with (512, 2048 or 4096; 0 means 2048).
 	FlexMemoryMB int
+	// InstanceSettings, when set, gives settings for one instance of one
+	// app only (funchost.Config.InstanceSettings), e.g. a metrics address
+	// per handler process; Hosts()[app].Processes() reports them.
+	InstanceSettings func(app string, instance int) map[string]string
 }
 
 // Stack is a running local pipeline. Its methods are safe for concurrent
@@ -183,6 +187,9 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 			Registerer:   opts.Registerer,
 			Logger:       log,
 			FlexMemoryMB: opts.FlexMemoryMB,
+		}
+		if opts.InstanceSettings != nil {
+			cfg.InstanceSettings = func(i int) map[string]string { return opts.InstanceSettings(app, i) }
 		}
 		if opts.RecordsDir != "" {
 			cfg.RecordsPath = filepath.Join(opts.RecordsDir, app+".jsonl")
