@@ -10,9 +10,11 @@
 //     Config.AccountName, which implies https://<name>.blob.core.windows.net
 //     and https://<name>.queue.core.windows.net) with a Microsoft Entra
 //     token from azidentity: a managed identity when Config.Credential is
-//     "managedidentity" (the user-assigned one named by Config.ClientID, if
-//     set), else DefaultAzureCredential. A connection string always wins, so
-//     an identity is never tried locally.
+//     "managedidentity" (the user-assigned one named by Config.ClientID or
+//     Config.ResourceID, if set), else a service principal or
+//     DefaultAzureCredential, chosen as the host chooses (see credential).
+//     A connection string always wins, so an identity is never tried
+//     locally.
 //
 // FromEnv reads a Config from app settings named like the host's
 // `connection` property (see FromEnv).
@@ -40,7 +42,6 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
 	"github.com/prometheus/client_golang/prometheus"
@@ -57,11 +58,25 @@ type Config struct {
 	// BlobURL and QueueURL are the service endpoints for identity-based
 	// access, e.g. https://acct.blob.core.windows.net.
 	BlobURL, QueueURL string
-	// Credential is "managedidentity" to use the app's managed identity
-	// only; empty means DefaultAzureCredential.
+	// TableURL is the table service endpoint. funnel does not use tables;
+	// it is kept because the host reads __tableServiceUri from the same
+	// settings.
+	TableURL string
+	// Credential is "managedidentity" (the app's managed identity only) or
+	// "workloadidentity"; empty means a service principal when TenantID,
+	// ClientID and ClientSecret are set, else DefaultAzureCredential (see
+	// credential.go for exactly which credential is built when).
 	Credential string
-	// ClientID selects a user-assigned managed identity.
-	ClientID string
+	// ClientID, ResourceID and ObjectID select a user-assigned managed
+	// identity (at most one of them); ClientID is also a service
+	// principal's or a workload identity's application ID.
+	ClientID, ResourceID, ObjectID string
+	// TenantID and ClientSecret, with ClientID, make a service principal
+	// (local development, as for the host).
+	TenantID, ClientSecret string
+	// ClientCertificate is the host's Windows certificate-store setting;
+	// funnel refuses it (see credential).
+	ClientCertificate string
 }
 
 // IdentityBased reports whether cfg authenticates with a Microsoft Entra
@@ -79,17 +94,6 @@ func (cfg Config) String() string {
 	}
 	blob, queue := cfg.serviceURLs()
 	return fmt.Sprintf("identity (%s) for blob %s, queue %s", cfg.credentialName(), blob, queue)
-}
-
-func (cfg Config) credentialName() string {
-	switch {
-	case cfg.Credential != "" && cfg.ClientID != "":
-		return cfg.Credential + ", client " + cfg.ClientID
-	case cfg.Credential != "":
-		return cfg.Credential
-	default:
-		return "default credential chain"
-	}
 }
 
 func (cfg Config) serviceURLs() (blob, queue string) {
@@ -246,30 +250,6 @@ func Open(cfg Config, opts Options) (*Account, error) {
 		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
 	return a, nil
-}
-
-func credential(cfg Config, client policy.Transporter) (azcore.TokenCredential, error) {
-	co := azcore.ClientOptions{Transport: client}
-	switch strings.ToLower(cfg.Credential) {
-	case "managedidentity":
-		mo := &azidentity.ManagedIdentityCredentialOptions{ClientOptions: co}
-		if cfg.ClientID != "" {
-			mo.ID = azidentity.ClientID(cfg.ClientID)
-		}
-		cred, err := azidentity.NewManagedIdentityCredential(mo)
-		if err != nil {
-			return nil, fmt.Errorf("account: managed identity: %w", err)
-		}
-		return cred, nil
-	case "":
-		cred, err := azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{ClientOptions: co})
-		if err != nil {
-			return nil, fmt.Errorf("account: default Azure credential: %w", err)
-		}
-		return cred, nil
-	default:
-		return nil, fmt.Errorf("%w: credential %q (want managedidentity or nothing)", ErrConfig, cfg.Credential)
-	}
 }
 
 func newHTTPTransport(opts Options) *http.Transport {

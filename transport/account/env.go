@@ -16,10 +16,15 @@ const DefaultConnection = "AzureWebJobsStorage"
 //   - a setting called name, or else "AzureWebJobs"+name, holds a
 //     connection string;
 //   - otherwise settings under the prefix name + "__" describe an
-//     identity-based connection: __blobServiceUri and __queueServiceUri (or
-//     __accountName, which implies both on the public cloud), and optionally
-//     __credential ("managedidentity") and __clientId. The blob-only alias
-//     __serviceUri is refused: funnel needs both services.
+//     identity-based connection, with the host's property names:
+//     __blobServiceUri and __queueServiceUri (or __accountName, which
+//     implies both on the public cloud), __tableServiceUri (kept, unused),
+//     and the credential: __credential ("managedidentity" or
+//     "workloadidentity"), __clientId, __managedIdentityResourceId,
+//     __managedIdentityObjectId, __tenantId, __clientSecret,
+//     __clientCertificate (refused by Open). The blob-only alias
+//     __serviceUri is refused unless __queueServiceUri is set too: funnel
+//     needs both services.
 //
 // getenv is os.Getenv or a lookup in a settings map. FromEnv fails with an
 // error wrapping ErrConfig when nothing usable is set.
@@ -35,11 +40,20 @@ func FromEnv(getenv func(string) string, name string) (Config, error) {
 	prefix := name + "__"
 	get := func(prop string) string { return strings.TrimSpace(getenv(prefix + prop)) }
 	cfg := Config{
-		AccountName: get("accountName"),
-		BlobURL:     get("blobServiceUri"),
-		QueueURL:    get("queueServiceUri"),
-		Credential:  get("credential"),
-		ClientID:    get("clientId"),
+		AccountName:       get("accountName"),
+		BlobURL:           get("blobServiceUri"),
+		QueueURL:          get("queueServiceUri"),
+		TableURL:          get("tableServiceUri"),
+		Credential:        get("credential"),
+		ClientID:          get("clientId"),
+		ResourceID:        get("managedIdentityResourceId"),
+		ObjectID:          get("managedIdentityObjectId"),
+		TenantID:          get("tenantId"),
+		ClientSecret:      get("clientSecret"),
+		ClientCertificate: get("clientCertificate"),
+	}
+	if cfg.BlobURL == "" && cfg.QueueURL != "" {
+		cfg.BlobURL = get("serviceUri") // the blob extension's alias
 	}
 	if cfg.BlobURL == "" && cfg.QueueURL == "" && cfg.AccountName == "" {
 		if get("serviceUri") != "" {
@@ -55,6 +69,9 @@ func FromEnv(getenv func(string) string, name string) (Config, error) {
 		if _, err := basePath(u); err != nil {
 			return Config{}, fmt.Errorf("%w: connection %q: %v", ErrConfig, name, err)
 		}
+	}
+	if _, err := cfg.managedIdentityID(); err != nil {
+		return Config{}, fmt.Errorf("connection %q: %w", name, err)
 	}
 	return cfg, nil
 }

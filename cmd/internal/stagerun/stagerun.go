@@ -5,9 +5,14 @@
 // Settings read:
 //
 //	AzureWebJobsStorage               connection string (local, Azurite), or
-//	AzureWebJobsStorage__accountName  (or __blobServiceUri/__queueServiceUri)
-//	                                  for a managed identity in Azure
-//	FUNNEL_PREFIX                     prefix of queue and container names (default "funnel-")
+//	AzureWebJobsStorage__*            an identity in Azure: __accountName (or
+//	                                  __blobServiceUri and __queueServiceUri),
+//	                                  __credential, __clientId,
+//	                                  __managedIdentityResourceId, ... as the
+//	                                  host reads them (account.FromEnv)
+//	FUNNEL_PREFIX                     prefix of queue and container names (default "funnel-");
+//	                                  the function.json files name their trigger queues
+//	                                  and containers with it ("%FUNNEL_PREFIX%units")
 //	FUNNEL_JOBS_CONTAINER             container of job records (default "funnel")
 //	FUNCTIONS_CUSTOMHANDLER_PORT      set by the host: where to listen
 //	FUNNEL_METRICS_ADDR               optional: serve Prometheus metrics there
@@ -53,7 +58,7 @@ func FromEnv(app string, getenv func(string) string) (Config, error) {
 	}
 	cfg := Config{App: app, Storage: st, Prefix: getenv("FUNNEL_PREFIX"), JobsContainer: getenv("FUNNEL_JOBS_CONTAINER"), Serve: sc}
 	if cfg.Prefix == "" {
-		cfg.Prefix = "funnel-"
+		cfg.Prefix = transport.DefaultPrefix
 	}
 	if cfg.JobsContainer == "" {
 		cfg.JobsContainer = job.DefaultContainer
