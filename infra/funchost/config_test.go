@@ -262,6 +262,27 @@ func TestSettings(t *testing.T) {
 	assert.Contains(t, err.Error(), `app setting "Q"`)
 	require.NoError(t, resolveSettingRefs(a, map[string]string{"Q": "jobs"}))
 	assert.Equal(t, "jobs", a.Functions[0].Bindings[0].QueueName)
+
+	// As the host: names ignore case, an expression may be part of a name,
+	// an unpaired '%' and an unset setting are errors naming the problem.
+	for _, c := range []struct {
+		in, want, err string
+	}{
+		{in: "%prefix%units", want: "funnel-units"},
+		{in: "%PREFIX%units-%Suffix%", want: "funnel-units-x"},
+		{in: "%PREFIX%units%", err: "closing"},
+		{in: "%PREFIX%%Missing%", err: `app setting "Missing"`},
+	} {
+		a := &app{Functions: []*function{{Name: "F", File: "f.json", Bindings: []*binding{{Type: typeQueueTrigger, QueueName: c.in}}}}}
+		err := resolveSettingRefs(a, map[string]string{"PREFIX": "funnel-", "suffix": "x"})
+		if c.err != "" {
+			require.ErrorIs(t, err, ErrConfig, c.in)
+			assert.Contains(t, err.Error(), c.err, c.in)
+			continue
+		}
+		require.NoError(t, err, c.in)
+		assert.Equal(t, c.want, a.Functions[0].Bindings[0].QueueName, c.in)
+	}
 }
 
 func TestParseTimeSpan(t *testing.T) {

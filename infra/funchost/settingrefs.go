@@ -19,13 +19,27 @@ func expandSettingRefs(s string, settings map[string]string) (out, missing strin
 	}
 	out = settingRefRe.ReplaceAllStringFunc(s, func(m string) string {
 		name := m[1 : len(m)-1]
-		val, ok := settings[name]
+		val, ok := lookupSetting(settings, name)
 		if !ok && missing == "" {
 			missing = name
 		}
 		return val
 	})
 	return out, missing
+}
+
+// lookupSetting finds an app setting by name, ignoring case as the host's
+// configuration does (an exact match wins).
+func lookupSetting(settings map[string]string, name string) (string, bool) {
+	if v, ok := settings[name]; ok {
+		return v, true
+	}
+	for k, v := range settings {
+		if strings.EqualFold(k, name) {
+			return v, true
+		}
+	}
+	return "", false
 }
 
 // resolveSettingRefs resolves %Setting% in the bindings of a that take
@@ -48,6 +62,10 @@ func resolveBindingSettings(f *function, b *binding, settings map[string]string)
 	resolve := func(field string, target *string) (bool, error) {
 		if !strings.Contains(*target, "%") {
 			return false, nil
+		}
+		if strings.Count(*target, "%")%2 != 0 {
+			// The host's ResolveWholeString refuses an unpaired '%'.
+			return false, cfgErr(f.File, fmt.Sprintf("bindings[%d].%s", b.Index, field), "%q has a '%%' without its closing '%%'", *target)
 		}
 		v, missing := expandSettingRefs(*target, settings)
 		if missing != "" {

@@ -14,8 +14,10 @@
 //
 //	AzureWebJobsStorage       the storage connection string (Azurite's)
 //	FUNCTIONS_WORKER_RUNTIME  custom
+//	FUNNEL_PREFIX             "funnel-" (the triggers' names derive from it)
+//	FUNNEL_JOBS_CONTAINER     "funnel"
 //
-// plus Options.Settings. The job API is the partition host's HTTP
+// (see AppSettings) plus Options.Settings. The job API is the partition host's HTTP
 // server: APIURL, e.g. http://127.0.0.1:41234/api (POST /jobs, GET
 // /jobs/{id}, GET /jobs/{id}/result).
 //
@@ -172,11 +174,7 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 		s.queueEndpoint = connField(s.conn, "QueueEndpoint")
 	}
 
-	settings := map[string]string{"FUNCTIONS_WORKER_RUNTIME": "custom"}
-	for k, v := range opts.Settings {
-		settings[k] = v
-	}
-	settings["AzureWebJobsStorage"] = s.conn
+	settings := appSettings(opts.Settings, s.conn)
 
 	for _, app := range Apps() {
 		cfg := funchost.Config{

@@ -19,6 +19,7 @@ import (
 
 	"github.com/funnelpipe/funnel/aggregate"
 	"github.com/funnelpipe/funnel/infra/azurite"
+	"github.com/funnelpipe/funnel/infra/funchost"
 	"github.com/funnelpipe/funnel/infra/localstack"
 	"github.com/funnelpipe/funnel/infra/localstack/localstacktest"
 	"github.com/funnelpipe/funnel/job"
@@ -286,5 +287,30 @@ func TestStartReusesGivenStorage(t *testing.T) {
 	case <-srv.Exited():
 		t.Fatal("Stop stopped storage it did not start")
 	default:
+	}
+}
+
+// TestFunnelTriggersFollowFunnelPrefix loads funnel's own app folders under
+// funchost: without FUNNEL_PREFIX the host refuses them, naming the setting
+// (as the real host refuses a %Setting% that does not resolve), so no
+// launcher can leave a trigger listening on a name the handlers do not use.
+func TestFunnelTriggersFollowFunnelPrefix(t *testing.T) {
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	require.NoError(t, err)
+	bin := filepath.Join(t.TempDir(), "handler")
+	writeFile(t, bin, "#!/bin/sh\n", 0o755)
+	conn := azurite.ConnectionString("http://127.0.0.1:1/devstoreaccount1", "http://127.0.0.1:2/devstoreaccount1", "")
+	for _, app := range []string{"aggregate", "merge"} {
+		dir := filepath.Join(t.TempDir(), app)
+		require.NoError(t, localstack.AssembleApp(root, bin, dir))
+		_, err := funchost.New(funchost.Config{AppDir: dir, Settings: map[string]string{"AzureWebJobsStorage": conn}, HTTPAddr: "127.0.0.1:0"})
+		require.ErrorIs(t, err, funchost.ErrConfig, app)
+		assert.Contains(t, err.Error(), `"FUNNEL_PREFIX"`, app)
+
+		settings := localstack.AppSettings()
+		settings["AzureWebJobsStorage"] = conn
+		h, err := funchost.New(funchost.Config{AppDir: dir, Settings: settings, HTTPAddr: "127.0.0.1:0"})
+		require.NoError(t, err, app)
+		require.NoError(t, h.Close())
 	}
 }
