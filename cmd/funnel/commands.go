@@ -16,6 +16,7 @@ func commands() map[string]command {
 		"result":      {short: "print a finished job's result as a table, CSV or JSON", run: cmdResult},
 		"split":       {short: "cut a table file into line-aligned chunk files", run: cmdSplit},
 		"ref":         {short: "compute the exact reference answer locally with the pipeline's kernel", run: cmdRef},
+		"triggers":    {short: "list each app's triggers as the host resolves them from function.json and the settings", run: cmdTriggers},
 		"host":        {short: "run one function app under the local Functions host in the foreground", run: cmdHost},
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"archive/zip"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
@@ -13,6 +14,10 @@ import (
 	"github.com/funnelpipe/funnel/infra/localstack"
 )
 
+// cmdPackage assembles, per architecture and app, the app folder
+// (localstack.AssembleApp), its zip (what is deployed to Azure: host.json at
+// the root, one folder per function, the handler at mode 0755) and then a
+// local.settings.json in the folder, outside the zip.
 func cmdPackage(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet(e, "package", "[-root DIR] [-bin DIR] [-out DIR] [-arch LIST]")
 	root := fs.String("root", ".", "the repository root (holds host.json and the app folders)")
@@ -37,10 +42,31 @@ func cmdPackage(ctx context.Context, e env, args []string) error {
 			if err := zipDir(dir, dir+".zip"); err != nil {
 				return fmt.Errorf("zip %s for %s: %w", app, arch, err)
 			}
+			// After the zip: local settings are for `func start` on this
+			// machine, never deployed (func publish leaves them out too).
+			if err := writeLocalSettings(filepath.Join(dir, "local.settings.json")); err != nil {
+				return fmt.Errorf("package %s for %s: %w", app, arch, err)
+			}
 			fmt.Fprintf(e.stdout, "%s\n%s.zip\n", dir, dir)
 		}
 	}
 	return nil
+}
+
+// writeLocalSettings writes the local.settings.json that `func start` (and
+// `funnel host`) read in an app folder: the custom worker runtime, Azurite
+// on its default ports, and funnel's settings with their defaults
+// (localstack.AppSettings), which the function.json files' %FUNNEL_PREFIX%
+// expressions need.
+func writeLocalSettings(path string) error {
+	values := localstack.AppSettings()
+	values["FUNCTIONS_WORKER_RUNTIME"] = "custom"
+	values["AzureWebJobsStorage"] = "UseDevelopmentStorage=true"
+	b, err := json.MarshalIndent(map[string]any{"IsEncrypted": false, "Values": values}, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
 }
 
 // zipDir writes dir's files into a zip whose root is dir, keeping the
