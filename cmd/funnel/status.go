@@ -56,7 +56,15 @@ func oneJobID(cmd string, pos []string) (string, error) {
 	return pos[0], nil
 }
 
-// apiFlags find the job API: --api, else the running `funnel up`.
+// envAPIURL and envAPIKey name the job API of an Azure deployment in the
+// environment; the azd environment holds FUNNEL_API_URL (a Bicep output).
+const (
+	envAPIURL = "FUNNEL_API_URL"
+	envAPIKey = "FUNNEL_API_KEY"
+)
+
+// apiFlags find the job API: --api, else $FUNNEL_API_URL, else the running
+// `funnel up`; and its function key: --key, else $FUNNEL_API_KEY.
 type apiFlags struct {
 	api   *string
 	key   *string
@@ -65,14 +73,17 @@ type apiFlags struct {
 
 func addAPIFlags(fs *flag.FlagSet) *apiFlags {
 	return &apiFlags{
-		api:   fs.String("api", "", "the job API's base `URL`, e.g. http://127.0.0.1:7071/api (default: the running funnel up)"),
+		api:   fs.String("api", "", "the job API's base `URL`, e.g. https://<app>.azurewebsites.net/api (default $FUNNEL_API_URL, else the running funnel up)"),
 		key:   fs.String("key", "", "function key sent as x-functions-key (default $FUNNEL_API_KEY; not needed locally)"),
 		state: fs.String("state", defaultStateFile, "the state `file` of funnel up, read when --api is not given"),
 	}
 }
 
 func (af *apiFlags) client(e env) (*partition.Client, error) {
-	base := strings.TrimSuffix(*af.api, "/")
+	base, flagName := strings.TrimSuffix(*af.api, "/"), "--api"
+	if base == "" {
+		base, flagName = strings.TrimSuffix(strings.TrimSpace(e.getenv(envAPIURL)), "/"), "$"+envAPIURL
+	}
 	if base == "" {
 		st, err := readState(*af.state)
 		if err != nil {
@@ -80,11 +91,11 @@ func (af *apiFlags) client(e env) (*partition.Client, error) {
 		}
 		base = st.APIURL
 	} else if !strings.HasPrefix(base, "http://") && !strings.HasPrefix(base, "https://") {
-		return nil, fmt.Errorf("%w: --api %q: want an http:// or https:// URL", errUsage, *af.api)
+		return nil, fmt.Errorf("%w: %s %q: want an http:// or https:// URL", errUsage, flagName, base)
 	}
 	key := *af.key
 	if key == "" {
-		key = e.getenv("FUNNEL_API_KEY")
+		key = e.getenv(envAPIKey)
 	}
 	return &partition.Client{BaseURL: base, Key: key, HTTP: &http.Client{Timeout: time.Minute}}, nil
 }

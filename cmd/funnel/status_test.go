@@ -43,6 +43,22 @@ func TestStatusReadsTheStateFile(t *testing.T) {
 	assert.Contains(t, stdout.String(), "job        j1")
 }
 
+// TestStatusFromTheAzdEnvironment: with the azd environment's values
+// exported (FUNNEL_API_URL, FUNNEL_API_KEY), no flag is needed, and the
+// key travels as x-functions-key.
+func TestStatusFromTheAzdEnvironment(t *testing.T) {
+	f, api := newFakeAPI(t)
+	e, stdout, _ := cliEnv(map[string]string{"FUNNEL_API_URL": api + "/", "FUNNEL_API_KEY": "k2"})
+	require.NoError(t, run(context.Background(), e, []string{"status", "--state", filepath.Join(t.TempDir(), "none.json"), "j1"}))
+	assert.Contains(t, stdout.String(), "job        j1")
+	assert.Equal(t, "k2", f.key)
+
+	e, _, _ = cliEnv(map[string]string{"FUNNEL_API_URL": "func-x.azurewebsites.net/api"})
+	err := run(context.Background(), e, []string{"status", "j1"})
+	require.ErrorIs(t, err, errUsage)
+	assert.Contains(t, err.Error(), "$FUNNEL_API_URL")
+}
+
 func TestStatusAndResultRejectBadUse(t *testing.T) {
 	_, api := newFakeAPI(t)
 	noState := filepath.Join(t.TempDir(), "none.json")

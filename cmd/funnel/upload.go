@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,11 +36,12 @@ const (
 
 // cmdUpload uploads files to a blob container, in parallel.
 func cmdUpload(ctx context.Context, e env, args []string) error {
-	fs := newFlagSet(e, "upload", "--container C [--prefix P] [--parallel N] [--connection S] [--state FILE] FILES...")
+	fs := newFlagSet(e, "upload", "--container C [--prefix P] [--parallel N] [--connection S | --account NAME] [--state FILE] FILES...")
 	container := fs.String("container", "", "the blob container to upload to (created if missing)")
 	prefix := fs.String("prefix", "", "prepended to each file's base name to make its blob name, e.g. customer/")
 	parallel := fs.Int("parallel", 8, "files uploaded at once")
-	conn := fs.String("connection", "", "storage connection `string` (default: $AzureWebJobsStorage, else the running funnel up)")
+	conn := fs.String("connection", "", "storage connection `string` (default: $AzureWebJobsStorage, else --account, else the running funnel up)")
+	acctName := fs.String("account", "", "storage account `name` in Azure, reached with your Microsoft Entra identity (az login), no key (default $"+envStorageAccount+")")
 	state := fs.String("state", defaultStateFile, "the state `file` of funnel up, read when no connection is given")
 	files, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -61,7 +63,7 @@ func cmdUpload(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	cfg, from, err := storageConfig(e, *conn, *state)
+	cfg, from, err := storageConfig(e, *conn, *acctName, *state)
 	if err != nil {
 		return err
 	}
@@ -221,30 +223,70 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// envStorageAccount names the storage account of an Azure deployment; the
+// azd environment holds it (the Bicep's output), so `azd env get-values`
+// gives it to the CLI.
+const envStorageAccount = "AZURE_STORAGE_ACCOUNT"
+
 // storageConfig finds the storage account: --connection, else the
 // AzureWebJobsStorage settings in the environment (a connection string or
-// an identity, as the Functions host reads them), else the running `funnel
-// up`. It returns where the account came from, for messages.
-func storageConfig(e env, conn, stateFile string) (account.Config, string, error) {
+// an identity, as the Functions host reads them), else --account or
+// $AZURE_STORAGE_ACCOUNT (an account in Azure, reached with
+// DefaultAzureCredential: az login, azd auth login, environment, managed
+// identity), else the running `funnel up`. It returns where the account
+// came from, for messages.
+func storageConfig(e env, conn, acctName, stateFile string) (account.Config, string, error) {
+	if conn != "" && acctName != "" {
+		return account.Config{}, "", fmt.Errorf("%w: --connection and --account both name a storage account; pass one", errUsage)
+	}
 	if conn != "" {
 		return account.Config{ConnectionString: conn}, "--connection", nil
+	}
+	if acctName != "" {
+		return accountByName(acctName, "--account")
 	}
 	if cfg, err := account.FromEnv(e.getenv, account.DefaultConnection); err == nil {
 		return cfg, "$" + account.DefaultConnection, nil
 	} else if !isUnset(e, account.DefaultConnection) {
 		return account.Config{}, "", err // set, but wrong: say so rather than fall back
 	}
+	if name := strings.TrimSpace(e.getenv(envStorageAccount)); name != "" {
+		return accountByName(name, "$"+envStorageAccount)
+	}
 	st, err := readState(stateFile)
 	if err != nil {
-		return account.Config{}, "", fmt.Errorf("no storage account: pass --connection, set $%s, or start `funnel up` (%w)", account.DefaultConnection, err)
+		return account.Config{}, "", fmt.Errorf("no storage account: pass --connection or --account, set $%s or $%s, or start `funnel up` (%w)", account.DefaultConnection, envStorageAccount, err)
 	}
 	return account.Config{ConnectionString: st.ConnectionString}, stateFile, nil
+}
+
+// accountByName is the Config of an Azure storage account reached with
+// DefaultAzureCredential.
+func accountByName(name, from string) (account.Config, string, error) {
+	if err := validAccountName(name); err != nil {
+		return account.Config{}, "", fmt.Errorf("%w: %s: %v", errUsage, from, err)
+	}
+	return account.Config{AccountName: name}, from + " (Microsoft Entra identity)", nil
+}
+
+// validAccountName checks an Azure storage account name: 3-24 lower-case
+// letters and digits.
+func validAccountName(name string) error {
+	if len(name) < 3 || len(name) > 24 {
+		return fmt.Errorf("storage account name %q: want 3-24 characters", name)
+	}
+	for _, c := range name {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') {
+			return fmt.Errorf("storage account name %q: only lower-case letters and digits", name)
+		}
+	}
+	return nil
 }
 
 // isUnset reports that no setting of the connection name is in the
 // environment (neither the name nor any name__property).
 func isUnset(e env, name string) bool {
-	for _, k := range []string{name, "AzureWebJobs" + name, name + "__accountName", name + "__blobServiceUri", name + "__queueServiceUri", name + "__serviceUri"} {
+	for _, k := range []string{name, "AzureWebJobs" + name, name + "__accountName", name + "__blobServiceUri", name + "__queueServiceUri", name + "__serviceUri", name + "__credential", name + "__clientId", name + "__managedIdentityResourceId"} {
 		if e.getenv(k) != "" {
 			return false
 		}

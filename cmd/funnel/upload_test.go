@@ -83,12 +83,15 @@ func TestStorageConfigPrecedence(t *testing.T) {
 		{"env next", "", map[string]string{"AzureWebJobsStorage": "FromEnv"}, account.Config{ConnectionString: "FromEnv"}, "$AzureWebJobsStorage", ""},
 		{"identity in env", "", map[string]string{"AzureWebJobsStorage__accountName": "acct"}, account.Config{AccountName: "acct"}, "$AzureWebJobsStorage", ""},
 		{"bad identity in env", "", map[string]string{"AzureWebJobsStorage__blobServiceUri": "https://a.blob.core.windows.net"}, account.Config{}, "", "go together"},
+		{"azd's account name before the state", "", map[string]string{"AZURE_STORAGE_ACCOUNT": "stfunnelabc"}, account.Config{AccountName: "stfunnelabc"}, "$AZURE_STORAGE_ACCOUNT (Microsoft Entra identity)", ""},
+		{"AzureWebJobsStorage before azd's account", "", map[string]string{"AZURE_STORAGE_ACCOUNT": "stfunnelabc", "AzureWebJobsStorage": "FromEnv"}, account.Config{ConnectionString: "FromEnv"}, "$AzureWebJobsStorage", ""},
+		{"bad account name", "", map[string]string{"AZURE_STORAGE_ACCOUNT": "St-Funnel"}, account.Config{}, "", "lower-case"},
 		{"state last", "", nil, account.Config{ConnectionString: "FromState"}, state, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			e, _, _ := cliEnv(tc.vars)
-			cfg, from, err := storageConfig(e, tc.flag, state)
+			cfg, from, err := storageConfig(e, tc.flag, "", state)
 			if tc.err != "" {
 				require.ErrorContains(t, err, tc.err)
 				return
@@ -98,6 +101,23 @@ func TestStorageConfigPrecedence(t *testing.T) {
 			assert.Equal(t, tc.from, from)
 		})
 	}
+}
+
+func TestStorageConfigAccountFlag(t *testing.T) {
+	e, _, _ := cliEnv(map[string]string{"AzureWebJobsStorage": "FromEnv"})
+	cfg, from, err := storageConfig(e, "", "stfunnelabc", "/nonexistent")
+	require.NoError(t, err)
+	assert.Equal(t, account.Config{AccountName: "stfunnelabc"}, cfg, "--account wins over the environment")
+	assert.Equal(t, "--account (Microsoft Entra identity)", from)
+	a, err := account.Open(cfg, account.Options{})
+	require.NoError(t, err)
+	assert.Equal(t, "https://stfunnelabc.blob.core.windows.net/", a.Blob().URL())
+	assert.Contains(t, cfg.String(), "default credential chain")
+
+	_, _, err = storageConfig(e, "conn", "stfunnelabc", "/nonexistent")
+	require.ErrorIs(t, err, errUsage)
+	_, _, err = storageConfig(e, "", "x", "/nonexistent")
+	require.ErrorIs(t, err, errUsage)
 }
 
 func TestParseInterspersed(t *testing.T) {
