@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -53,6 +54,10 @@ type stackConfig struct {
 	proxy bool
 	// instances is handler processes per app (default 1 each).
 	instances map[string]int
+	// arch is the handlers' GOARCH (default this machine's); execPrefix
+	// runs them, e.g. under qemu-aarch64-static.
+	arch       string
+	execPrefix []string
 }
 
 // stack is one running pipeline, with what a test needs to drive it and
@@ -75,7 +80,11 @@ type stack struct {
 // Host and handler logs go to a file whose tail is printed if t fails.
 func startStack(t *testing.T, cfg stackConfig) *stack {
 	t.Helper()
-	apps := localstacktest.Apps(t) // skips under -short
+	arch := cfg.arch
+	if arch == "" {
+		arch = runtime.GOARCH
+	}
+	apps := localstacktest.AppsFor(t, arch) // skips under -short
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
 
@@ -88,7 +97,7 @@ func startStack(t *testing.T, cfg stackConfig) *stack {
 	logger := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelInfo}))
 
 	s := &stack{apps: apps}
-	opts := localstack.Options{AppsDir: apps, Instances: cfg.instances, Logger: logger}
+	opts := localstack.Options{AppsDir: apps, Instances: cfg.instances, ExecPrefix: cfg.execPrefix, Logger: logger}
 	var srv *azurite.Server
 	if cfg.proxy {
 		// Cleanups run last first: the stack stops, then the proxy, then

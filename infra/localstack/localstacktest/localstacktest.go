@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -32,15 +33,19 @@ import (
 // takes about a minute).
 const buildTimeout = 5 * time.Minute
 
-// built is the binaries one test binary builds. It is package state by
-// necessity: Main and Apps meet only here.
+// built is the binaries one test binary builds, per GOARCH. It is package
+// state by necessity: Main and Apps meet only here.
 var built struct {
-	mu   sync.Mutex
-	main bool
-	done bool
-	root string // module root
-	dir  string // holds bin/<app>
-	err  error
+	mu    sync.Mutex
+	main  bool
+	root  string // module root
+	dir   string // holds <goarch>/bin/<app>
+	archs map[string]*archBuild
+}
+
+type archBuild struct {
+	bin string
+	err error
 }
 
 // Main runs the tests, then removes the binaries Apps built, and exits with
@@ -66,10 +71,18 @@ func Main(m *testing.M) {
 // test under -short and fails it when a build fails, quoting the compiler.
 func Apps(tb testing.TB) string {
 	tb.Helper()
+	return AppsFor(tb, runtime.GOARCH)
+}
+
+// AppsFor is Apps with handlers built for goarch (this OS), e.g. "arm64" to
+// run them under qemu-aarch64-static (localstack.Options.ExecPrefix) on
+// an amd64 machine.
+func AppsFor(tb testing.TB, goarch string) string {
+	tb.Helper()
 	if testing.Short() {
 		tb.Skip("builds and runs the whole pipeline; skipped under -short")
 	}
-	root, bin, err := binaries()
+	root, bin, err := binaries(goarch)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -82,36 +95,44 @@ func Apps(tb testing.TB) string {
 	return apps
 }
 
-func binaries() (root, bin string, err error) {
+func binaries(goarch string) (root, bin string, err error) {
 	built.mu.Lock()
 	defer built.mu.Unlock()
 	if !built.main {
 		return "", "", errors.New("localstacktest: declare func TestMain(m *testing.M) { localstacktest.Main(m) } in the package's tests")
 	}
-	if built.done {
-		return built.root, filepath.Join(built.dir, "bin"), built.err
+	if b, ok := built.archs[goarch]; ok {
+		return built.root, b.bin, b.err
 	}
-	built.done = true
-	built.root, built.err = ModuleRoot()
-	if built.err != nil {
-		return "", "", built.err
+	if built.archs == nil {
+		built.archs = map[string]*archBuild{}
 	}
-	built.dir, built.err = os.MkdirTemp("", "funnel-apps-*")
-	if built.err != nil {
-		return "", "", built.err
+	b := &archBuild{}
+	built.archs[goarch] = b
+	if built.root == "" {
+		if built.root, b.err = ModuleRoot(); b.err != nil {
+			built.root = ""
+			return "", "", b.err
+		}
 	}
+	if built.dir == "" {
+		if built.dir, b.err = os.MkdirTemp("", "funnel-apps-*"); b.err != nil {
+			return "", "", b.err
+		}
+	}
+	b.bin = filepath.Join(built.dir, goarch, "bin")
 	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
 	defer cancel()
 	for _, app := range localstack.Apps() {
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(built.dir, "bin", app), "./cmd/"+app)
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(b.bin, app), "./cmd/"+app)
 		cmd.Dir = built.root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+runtime.GOOS, "GOARCH="+goarch)
 		if out, err := cmd.CombinedOutput(); err != nil {
-			built.err = fmt.Errorf("localstacktest: go build ./cmd/%s: %v\n%s", app, err, out)
+			b.err = fmt.Errorf("localstacktest: go build ./cmd/%s for %s: %v\n%s", app, goarch, err, out)
 			break
 		}
 	}
-	return built.root, filepath.Join(built.dir, "bin"), built.err
+	return built.root, b.bin, b.err
 }
 
 // ModuleRoot is the directory of this module's go.mod, found from the
