@@ -23,6 +23,7 @@ import (
 
 const benchUsage = "[--transport queue|blob|both] [--sf 10] [--chunks 100] [--unit-mb 8] [--instances 1] [--reps 3] [--warmup 1] " +
 	"[--arch amd64|arm64] [--out bench/results] [--sweep batch|scale|size] [flags]\n" +
+	"       funnel bench --remote [--api URL] [--key K] [--account NAME | --connection S] [--transport ...] [--sf 1] [--chunks 10] (see funnel bench --remote -h)\n" +
 	"       funnel bench --model [-from results.json] [-format text|markdown|json] [scale model flags, see funnel bench-model -h]"
 
 // cmdBench runs the benchmark (runner.Run) and writes its report,
@@ -30,6 +31,9 @@ const benchUsage = "[--transport queue|blob|both] [--sf 10] [--chunks 100] [--un
 func cmdBench(ctx context.Context, e env, args []string) error {
 	if rest, ok := modelArgs(args); ok {
 		return cmdBenchModel(ctx, e, rest)
+	}
+	if rest, ok := cutBoolFlag(args, "remote"); ok {
+		return cmdBenchRemote(ctx, e, rest)
 	}
 	ba, err := parseBenchArgs(e, args)
 	if err != nil {
@@ -53,17 +57,44 @@ func cmdBench(ctx context.Context, e env, args []string) error {
 
 // modelArgs reports whether args ask for the scale model (--model) and
 // returns them without that flag.
-func modelArgs(args []string) ([]string, bool) {
+func modelArgs(args []string) ([]string, bool) { return cutBoolFlag(args, "model") }
+
+// cutBoolFlag reports whether args hold the boolean flag name (before any
+// "--") and returns them without it.
+func cutBoolFlag(args []string, name string) ([]string, bool) {
 	for i, a := range args {
 		if a == "--" {
 			break
 		}
 		switch a {
-		case "-model", "--model", "-model=true", "--model=true":
+		case "-" + name, "--" + name, "-" + name + "=true", "--" + name + "=true":
 			return append(append([]string{}, args[:i]...), args[i+1:]...), true
 		}
 	}
 	return nil, false
+}
+
+// benchTransports reads --transport: queue, blob or both.
+func benchTransports(flag string) ([]string, error) {
+	switch flag {
+	case "both":
+		return []string{bench.TransportQueue, bench.TransportBlob}, nil
+	case bench.TransportQueue, bench.TransportBlob:
+		return []string{flag}, nil
+	}
+	return nil, fmt.Errorf("%w: --transport %q: want queue, blob or both", errUsage, flag)
+}
+
+// benchCacheDir is the data cache folder: flag, else <user cache>/funnel/bench.
+func benchCacheDir(flag string) string {
+	if flag != "" {
+		return flag
+	}
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		dir = os.TempDir()
+	}
+	return filepath.Join(dir, "funnel", "bench")
 }
 
 // benchArgs is what the flags of bench say.
@@ -114,15 +145,10 @@ func parseBenchArgs(e env, args []string) (benchArgs, error) {
 		Parallel: *parallel, Timeout: *timeout, Settle: *settle, Label: *label, WorkDir: *workdir, Notes: notes,
 		Billing: bench.Billing{FlexInstanceMemoryMB: *flexMB},
 	}
-	switch *transport {
-	case "both":
-		o.Transports = []string{bench.TransportQueue, bench.TransportBlob}
-	case bench.TransportQueue, bench.TransportBlob:
-		o.Transports = []string{*transport}
-	default:
-		return benchArgs{}, fmt.Errorf("%w: --transport %q: want queue, blob or both", errUsage, *transport)
-	}
 	var err error
+	if o.Transports, err = benchTransports(*transport); err != nil {
+		return benchArgs{}, err
+	}
 	if o.ScaleFactors, err = parseList(*sfs, func(s string) (float64, error) {
 		v, err := strconv.ParseFloat(s, 64)
 		if err == nil && (math.IsNaN(v) || math.IsInf(v, 0)) {
@@ -151,14 +177,7 @@ func parseBenchArgs(e env, args []string) (benchArgs, error) {
 	if o.AppsDir == "" {
 		o.AppsDir = filepath.Join("dist", "apps", "linux-"+*arch)
 	}
-	o.CacheDir = *cache
-	if o.CacheDir == "" {
-		dir, err := os.UserCacheDir()
-		if err != nil {
-			dir = os.TempDir()
-		}
-		o.CacheDir = filepath.Join(dir, "funnel", "bench")
-	}
+	o.CacheDir = benchCacheDir(*cache)
 	if *prices != "" {
 		if o.Prices, err = bench.LoadPrices(*prices); err != nil {
 			return benchArgs{}, fmt.Errorf("%w: --prices: %w", errUsage, err)
