@@ -3,7 +3,9 @@
 // the three apps under the local Functions host), measures each job into a
 // bench.Measurement, checks its answer, and writes the report with package
 // bench, which holds the pure arithmetic (statistics, cost, model) and the
-// writing.
+// writing. RunRemote runs the same measured job against a pipeline that
+// already runs elsewhere (an Azure deployment) and writes a smaller report
+// (RemoteReport) that names its environment and what it could not see.
 package runner
 
 import (
