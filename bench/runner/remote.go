@@ -381,9 +381,9 @@ func remoteMarkdown(rep *RemoteReport) string {
 			fmt.Fprintf(&b, "| %s | 0 | – | – | – | – | %d |\n", tr, invalid)
 			continue
 		}
-		m := mean(e2e)
-		fmt.Fprintf(&b, "| %s | %d | %s (%s–%s) | %s | %s× | %s× | %d |\n", tr, len(e2e), bench.Sig(m, 3), bench.Sig(slices.Min(e2e), 3), bench.Sig(slices.Max(e2e), 3),
-			bench.Sig(float64(rep.InputBytes)/1e6/m, 3), bench.Sig(m/mean(base), 3), bench.Sig(m/mean(raw), 3), invalid)
+		st := bench.NewStat(e2e)
+		fmt.Fprintf(&b, "| %s | %d | %s | %s | %s× | %s× | %d |\n", tr, st.N, st,
+			bench.Sig(float64(rep.InputBytes)/1e6/st.Mean, 3), bench.Sig(st.Mean/bench.NewStat(base).Mean, 3), bench.Sig(st.Mean/bench.NewStat(raw).Mean, 3), invalid)
 	}
 	b.WriteString("\n## Runs\n\n| transport | run | job | end-to-end s | job's own elapsed s | answer |\n|---|---|---|---:|---:|---|\n")
 	for _, r := range rep.Runs {
@@ -406,12 +406,4 @@ func remoteMarkdown(rep *RemoteReport) string {
 		b.WriteString("- " + s + "\n")
 	}
 	return b.String()
-}
-
-func mean(xs []float64) float64 {
-	var s float64
-	for _, x := range xs {
-		s += x
-	}
-	return s / float64(len(xs))
 }
