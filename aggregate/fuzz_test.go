@@ -5,98 +5,32 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"math"
-	"math/big"
 	"math/rand/v2"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"testing/iotest"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/funnelpipe/funnel/testing_data/reference"
 )
 
-// balanceRE is the row contract's balance syntax, for the reference parser.
-var balanceRE = regexp.MustCompile(`^-?[0-9]+(\.[0-9]{1,2})?$`)
-
-// referenceBalance parses a balance the slow, obvious way.
-func referenceBalance(b []byte) (int64, string) {
-	if len(b) == 0 {
-		return 0, reasonBalanceEmpty
-	}
-	if !balanceRE.Match(b) {
-		return 0, reasonBalanceSyntax
-	}
-	r, ok := new(big.Rat).SetString(string(b))
-	if !ok {
-		panic("regexp and big.Rat disagree on " + string(b))
-	}
-	cents := new(big.Rat).Mul(r, big.NewRat(100, 1))
-	if !cents.IsInt() {
-		panic("not whole cents: " + string(b))
-	}
-	n := cents.Num()
-	if !n.IsInt64() || n.Int64() == math.MinInt64 {
-		return 0, reasonBalanceRange
-	}
-	return n.Int64(), ""
-}
-
-// referenceScan is the row contract written as plainly as possible, to
-// check the optimised scanner against.
+// referenceScan is the kernel's Partial as the independent reference
+// scanner (testing_data/reference) computes it: the row contract written
+// as plainly as possible, sharing no code with the scanner.
 func referenceScan(in []byte, file string, l Layout) *Partial {
-	p := &Partial{Bytes: int64(len(in))}
-	minf := max(l.NationField, l.BalanceField)
-	tooFew := fmt.Sprintf("too few fields (need %d)", minf)
-	for off := 0; off < len(in); {
-		line := in[off:]
-		next := len(in)
-		if i := bytes.IndexByte(line, '\n'); i >= 0 {
-			line, next = line[:i], off+i+1
+	a := reference.Scan(in, file, reference.Layout{Delimiter: l.Delimiter, NationField: l.NationField, BalanceField: l.BalanceField, Header: l.Header})
+	p := &Partial{Rows: a.Rows, Rejected: a.Rejected, Bytes: a.Bytes}
+	for k, n := range a.Nations {
+		sum, err := Int128FromBig(n.SumCents)
+		if err != nil {
+			panic(err)
 		}
-		lineOff := int64(off)
-		off = next
-		if lineOff == 0 && l.Header {
-			continue
-		}
-		line = bytes.TrimSuffix(line, []byte("\r"))
-		if len(bytes.Trim(line, " \t\r\v\f")) == 0 {
-			continue
-		}
-		fields := bytes.Split(line, []byte{l.Delimiter})
-		var reason string
-		var key int
-		var cents int64
-		if len(fields) < minf {
-			reason = tooFew
-		} else {
-			nation := bytes.Trim(fields[l.NationField-1], " \t")
-			balance := bytes.Trim(fields[l.BalanceField-1], " \t")
-			switch {
-			case len(nation) == 0:
-				reason = reasonNationEmpty
-			case !regexp.MustCompile(`^[0-9]+$`).Match(nation):
-				reason = reasonNationSyntax
-			default:
-				k, _ := new(big.Int).SetString(string(nation), 10)
-				if k.Cmp(big.NewInt(NationCount)) >= 0 {
-					reason = reasonNationRange
-				} else {
-					key = int(k.Int64())
-					cents, reason = referenceBalance(balance)
-				}
-			}
-		}
-		if reason != "" {
-			p.Rejected++
-			if len(p.Samples) < MaxSamples {
-				p.Samples = append(p.Samples, Sample{File: file, Offset: lineOff, Reason: reason, Line: sampleText(line)})
-			}
-			continue
-		}
-		p.Rows++
-		p.Nations[key].add(cents)
+		p.Nations[k] = NationStats{Count: n.Count, Sum: sum, Min: n.Min, Max: n.Max}
+	}
+	for _, r := range a.Rejections[:min(len(a.Rejections), MaxSamples)] {
+		p.Samples = append(p.Samples, Sample{File: r.File, Offset: r.Offset, Reason: r.Reason, Line: sampleText(r.Line)})
 	}
 	return p
 }
@@ -175,7 +109,7 @@ func FuzzParseBalance(f *testing.F) {
 		buf := append(slices.Clip(b), "9.9.9.9."...)
 		fastV, fastR := parseBalanceAt(buf, 0, len(b))
 		slowV, slowR := parseBalance(b)
-		refV, refR := referenceBalance(b)
+		refV, refR := reference.Balance(b)
 		require.Equal(t, refR, slowR, "%q", b)
 		require.Equal(t, refV, slowV, "%q", b)
 		require.Equal(t, slowR, fastR, "%q", b)

@@ -3,6 +3,7 @@ package runner
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +24,7 @@ import (
 	"github.com/funnelpipe/funnel/bench"
 	"github.com/funnelpipe/funnel/testing_data/chunk"
 	"github.com/funnelpipe/funnel/testing_data/dbgen"
+	"github.com/funnelpipe/funnel/testing_data/reference"
 )
 
 // Where the runner puts a job's input in storage.
@@ -39,9 +41,13 @@ type dataset struct {
 	Paths  []string
 	Bytes  int64
 	Rows   int64
-	// Reference is the kernel's answer over the chunk files, checked to
-	// count every row the generator wrote.
-	Reference *agg.Result
+	// Reference is the exact answer, independent of the kernel: dbgen's
+	// own at SF 1 (shared/testdata), else the reference scanner's
+	// (testing_data/reference), checked to count every row the generator
+	// wrote.
+	Reference *reference.ResultJSON
+	// ReferenceSource says which of the two it is.
+	ReferenceSource string
 }
 
 // dataCache generates each scale factor's table once and splits it once
@@ -99,7 +105,7 @@ func (c *dataCache) get(ctx context.Context, sf float64, chunks int) (*dataset, 
 		d.Bytes += st.Size()
 	}
 	t0 := time.Now()
-	ref, err := kernelResult(ctx, paths, 64<<20)
+	ref, source, err := c.reference(sfDir, sf, paths, d.Bytes)
 	if err != nil {
 		return nil, err
 	}
@@ -107,11 +113,46 @@ func (c *dataCache) get(ctx context.Context, sf float64, chunks int) (*dataset, 
 		return nil, fmt.Errorf("bench: data: %s holds %d rows and %d rejected lines, the generator writes %d rows at SF %s (remove the cache folder and rerun)",
 			chunkDir, ref.Rows, ref.Rejected, rows, bench.FormatFloat(sf))
 	}
-	d.Rows, d.Reference = ref.Rows, ref
-	c.progress("data        SF %s in %d chunks: %s, %d rows; reference answer computed locally in %s",
-		bench.FormatFloat(sf), chunks, bench.FormatBytes(d.Bytes), d.Rows, time.Since(t0).Round(time.Millisecond))
+	d.Rows, d.Reference, d.ReferenceSource = ref.Rows, ref, source
+	c.progress("data        SF %s in %d chunks: %s, %d rows; reference answer: %s (%s)",
+		bench.FormatFloat(sf), chunks, bench.FormatBytes(d.Bytes), d.Rows, source, time.Since(t0).Round(time.Millisecond))
 	c.sets[key] = d
 	return d, nil
+}
+
+// referenceFile caches a scale factor's reference answer in its folder.
+const referenceFile = "reference.json"
+
+// reference returns the exact answer for the table of sf, whose chunk
+// files are paths (bytes in all), and where it comes from. At SF 1 it is
+// dbgen's own answer from shared/testdata, when that folder is found and
+// the generated table has the dbgen table's size; otherwise the reference
+// scanner's over the chunk files, computed once per scale factor and kept
+// in sfDir/reference.json.
+func (c *dataCache) reference(sfDir string, sf float64, paths []string, bytes int64) (*reference.ResultJSON, string, error) {
+	cache := filepath.Join(sfDir, referenceFile)
+	if sf != 1 {
+		if b, err := os.ReadFile(cache); err == nil {
+			if r, err := reference.ParseResult(b); err == nil {
+				return &r, "reference scanner, cached in " + cache, nil
+			}
+		}
+	}
+	r, source, err := reference.ForTable(sf, paths, bytes)
+	if err != nil {
+		return nil, "", fmt.Errorf("bench: data: %w (remove the cache folder and rerun)", err)
+	}
+	b, err := json.Marshal(r)
+	if err == nil {
+		err = os.WriteFile(cache+".tmp", b, 0o644)
+	}
+	if err == nil {
+		err = os.Rename(cache+".tmp", cache)
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("bench: data: cache the reference answer: %w", err)
+	}
+	return r, source, nil
 }
 
 // cachedChunks returns the chunk files of a completed split, nil if there
@@ -187,8 +228,8 @@ func (c *dataCache) split(ctx context.Context, table, dir string, chunks int) ([
 
 // kernelResult runs the aggregate kernel over the files on this machine,
 // cut into units of unit bytes and scanned by GOMAXPROCS workers: the
-// single-machine baseline, and the exact answer every run is checked
-// against.
+// single-machine baseline (its answer is checked against the reference
+// too).
 func kernelResult(ctx context.Context, paths []string, unit int64) (*agg.Result, error) {
 	type work struct {
 		path       string

@@ -4,12 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	agg "github.com/funnelpipe/funnel/aggregate"
 	"github.com/funnelpipe/funnel/bench"
 	"github.com/funnelpipe/funnel/infra/funchost"
+	"github.com/funnelpipe/funnel/testing_data/reference"
 )
 
 // ErrWrongAnswer marks a job result that differs from the exact answer.
@@ -99,49 +99,19 @@ func apportionReads(recs []bench.InvocationRecord, stage string, bytes int64) {
 	}
 }
 
-// verifyResult compares a job's answer with the exact one: the row counts
-// and every nation's count, sum, minimum, maximum and mean. (Rejected
-// samples name blobs on one side and files on the other, so only their
-// number is compared.) A difference is an error wrapping ErrWrongAnswer
-// that lists what differs.
-func verifyResult(got, want agg.Result) error {
-	var diffs []string
-	if got.Rows != want.Rows || got.Rejected != want.Rejected {
-		diffs = append(diffs, fmt.Sprintf("%d rows accepted and %d rejected, want %d and %d", got.Rows, got.Rejected, want.Rows, want.Rejected))
+// verifyResult compares a job's answer, in the format the job API
+// publishes it, with the exact one: the row counts and every nation's
+// name, count, sum, minimum, maximum and mean. (Rejected samples name
+// blobs on one side and files on the other, so only their number is
+// compared.) A difference is an error wrapping ErrWrongAnswer that lists
+// what differs.
+func verifyResult(got agg.Result, want reference.ResultJSON) error {
+	r, err := reference.FromResult(got)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrWrongAnswer, err)
 	}
-	wantBy := map[int]agg.NationResult{}
-	for _, n := range want.Nations {
-		wantBy[n.Key] = n
+	if err := reference.Compare(r, want); err != nil {
+		return fmt.Errorf("%w: %w", ErrWrongAnswer, err)
 	}
-	seen := map[int]bool{}
-	for _, g := range got.Nations {
-		if seen[g.Key] {
-			diffs = append(diffs, fmt.Sprintf("nation %d appears twice", g.Key))
-			continue
-		}
-		seen[g.Key] = true
-		w, ok := wantBy[g.Key]
-		switch {
-		case !ok:
-			diffs = append(diffs, fmt.Sprintf("nation %d %s should not be there", g.Key, g.Name))
-		case g != w:
-			diffs = append(diffs, fmt.Sprintf("nation %d %s: count %d sum %s min %s max %s mean %s, want %d %s %s %s %s",
-				g.Key, g.Name, g.Count, g.SumCents, g.Min, g.Max, g.Mean, w.Count, w.SumCents, w.Min, w.Max, w.Mean))
-		}
-	}
-	for _, w := range want.Nations {
-		if !seen[w.Key] {
-			diffs = append(diffs, fmt.Sprintf("nation %d %s is missing", w.Key, w.Name))
-		}
-	}
-	if len(diffs) == 0 {
-		return nil
-	}
-	const show = 5
-	more := ""
-	if len(diffs) > show {
-		more = fmt.Sprintf(" (and %d more differences)", len(diffs)-show)
-		diffs = diffs[:show]
-	}
-	return fmt.Errorf("%w: %s%s", ErrWrongAnswer, strings.Join(diffs, "; "), more)
+	return nil
 }

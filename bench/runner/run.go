@@ -235,7 +235,7 @@ func (o Options) methodNotes(loadStart, loadEnd string) []string {
 		fmt.Sprintf("Storage operations counted: every request of the three handler processes (read from each handler's Prometheus /metrics before and after the job) "+
 			"and of the local Functions host for triggers and bindings (queue polling, blob-trigger receipts, output bindings), from just before the submit until %v after the result. "+
 			"Not counted: the runner's own requests (uploading the input, the raw-download measurement, reading the job record to see that the job is done).", o.Settle),
-		"Invocations are those the hosts started in the same window, the job API's submit included (the answer is read through the job API after the window and checked against the exact answer computed locally). " +
+		"Invocations are those the hosts started in the same window, the job API's submit included (the answer is read through the job API after the window and checked against the exact answer: dbgen's at SF 1, else the reference scanner's, which shares no code with the kernel; the baseline's answer is checked too). " +
 			"The host sees only an invocation's trigger payload, so an aggregate invocation's bytes in also hold an equal share of what the aggregate processes read from blob storage in the run. " +
 			"CPU seconds are each handler process's utime+stime from /proc over the window, peak RSS its VmHWM after a reset (clear_refs) before the job. " +
 			"The local host's own CPU and Azurite's are not in those figures (Azurite's is noted per configuration below).",

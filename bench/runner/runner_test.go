@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -22,6 +23,7 @@ import (
 	"github.com/funnelpipe/funnel/bench"
 	"github.com/funnelpipe/funnel/infra/funchost"
 	"github.com/funnelpipe/funnel/infra/procstat"
+	"github.com/funnelpipe/funnel/testing_data/reference"
 	"github.com/funnelpipe/funnel/transport/account"
 )
 
@@ -254,8 +256,17 @@ func exactResult() agg.Result {
 	}}
 }
 
+// exactReference is exactResult in the reference's format.
+func exactReference(t *testing.T) reference.ResultJSON {
+	b, err := json.Marshal(exactResult())
+	require.NoError(t, err)
+	r, err := reference.ParseResult(b)
+	require.NoError(t, err)
+	return r
+}
+
 func TestVerifyResult(t *testing.T) {
-	want := exactResult()
+	want := exactReference(t)
 	require.NoError(t, verifyResult(exactResult(), want))
 
 	tests := []struct {
@@ -435,17 +446,24 @@ func TestDataCache(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, d5.Paths, 5)
 	assert.NotContains(t, strings.Join(lines, "\n"), "generated")
-	require.NoError(t, verifyResult(*d5.Reference, *d.Reference))
+	require.NoError(t, reference.Compare(*d5.Reference, *d.Reference))
 
 	// A split that did not finish is redone; a corrupted one is refused.
 	require.NoError(t, os.Remove(filepath.Join(dir, "sf-0.001", "chunks-5", completeMarker)))
 	d5b, err := newDataCache(dir, progress).get(ctx, 0.001, 5)
 	require.NoError(t, err)
 	assert.Len(t, d5b.Paths, 5)
+	// The reference answer is computed once per scale factor and cached:
+	// a chunk corrupted later is caught by every run's baseline check
+	// against it, not by recomputing the reference from the bad chunks.
+	assert.FileExists(t, filepath.Join(dir, "sf-0.001", referenceFile))
 	require.NoError(t, os.WriteFile(d5b.Paths[0], []byte("1|x|y|3|p|oops|s|c|\n"), 0o644))
-	_, err = newDataCache(dir, progress).get(ctx, 0.001, 5)
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "remove the cache folder")
+	bad, err := newDataCache(dir, progress).get(ctx, 0.001, 5)
+	require.NoError(t, err)
+	require.NoError(t, reference.Compare(*bad.Reference, *d.Reference))
+	base, err := kernelResult(ctx, bad.Paths, 1<<20)
+	require.NoError(t, err)
+	require.ErrorIs(t, verifyResult(*base, *bad.Reference), ErrWrongAnswer)
 }
 
 func TestKernelResultUnits(t *testing.T) {
