@@ -53,11 +53,16 @@
 //
 // # Scale model
 //
-// Model extrapolates per-unit figures measured from runs
-// (ModelInputsFromRuns) or documented defaults (DefaultModelInputs) to
-// 10–1,000 instances and 1–100 GB, bounded by the queue, account and
-// instance limits (DefaultModelLimits, with sources) and by the merge
-// stage's serial ceiling; see the comment above ModelLimits for the
-// formulas and ModelAssumptions for what it leaves out. "funnel
-// bench-model" prints it.
+// ModelInputsFromRuns fits the model on the wall-clock phases of one
+// results file's runs (dispatch, aggregate phase, merge tail), with the
+// per-instance concurrency host.json gave; there are no default inputs.
+// Model extrapolates them to 10–1,000 instances and 1–100 GB, bounded by
+// the queue, account and instance limits and the scale-out ramp
+// (DefaultModelLimits, ModelLimitSources), with the assumptions it makes
+// stated by ModelAssumptions; see the comment above ModelLimits for the
+// formulas. Backtest predicts every measured configuration the model was
+// fitted on and compares it with the median measured time
+// (BacktestTolerance). RecomputeReport rebuilds a report from its raw
+// measurements. "funnel bench --model -from F [--backtest]" prints the
+// model or its back-test; "funnel bench --recompute DIR" rewrites a report.
 package bench

@@ -10,33 +10,57 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
-
-	"github.com/funnelpipe/funnel/bench/billing"
 )
 
 // ErrBadModel marks scale-model inputs or limits that cannot be used.
 var ErrBadModel = errors.New("bench: bad model input")
 
-// The scale model extrapolates measured runs to inputs and instance counts
-// one machine cannot reach. For a data size D, a unit size U, n = ⌈D/U⌉
-// units and N instances (capped at the plan's instance limit):
-//
-//	unit time      t  = aggregate fixed seconds + U in MB × aggregate seconds per MB
-//	plan           P  = max(plan fixed + n × plan seconds per unit, n ÷ send limit)
-//	compute        A  = ⌈n ÷ (N × units per instance)⌉ × t
-//	egress         E  = D ÷ account egress bandwidth
-//	requests       R  = n × storage requests per unit ÷ account request limit
-//	queue          Q  = n × messages per unit per queue ÷ per-queue message limit
-//	merge          M  = n × merge seconds per partial       (merges are serial)
-//	end to end     T  = P + 2 × message latency + max(A, E, R, Q, M) + merge seconds per partial
-//
-// The largest of A, E, R, Q and M names the run's bound. Money follows the
-// work, not the instance count: executions = fixed + n × executions per
-// unit; busy seconds = plan + n × (t + merge seconds per partial); GB-s =
-// busy seconds × the plan's billed memory; storage = n × operations per unit
-// by class × price. ModelAssumptions lists what this leaves out.
+// ErrBacktest is returned when the model misses a measured configuration
+// by more than the back-test's tolerance.
+var ErrBacktest = errors.New("bench: the model misses a measured run")
 
-// ModelLimits are the service limits the model is bounded by.
+// The scale model. Every input is fitted on wall-clock phases of the
+// measured runs of one results file (ModelInputsFromRuns), or is one of the
+// stated assumptions (ModelAssumptions); nothing is a default. A run has
+// three phases, read from its invocation records:
+//
+//	dispatch  D  submit → first aggregate invocation starts (plan, first message)
+//	aggregate A  first aggregate start → last aggregate end
+//	merge     F  last aggregate end → result seen (the last partials merged)
+//
+// Each is fitted by least squares weighted by 1/y (between absolute and
+// relative error, so that neither the longest nor the shortest runs alone
+// decide) on the
+// run's unit count n and input megabytes MB, the terms that cannot be told
+// apart or come out negative being dropped:
+//
+//	D = d0 + d1·n        F = f0 + f1·n        A = a1·n + a2·MB + a3·n²
+//
+// On the measuring machine every instance shares its cores and its one
+// Azurite process, so A is one machine's aggregate phase whatever the
+// instance count (the back-test predicts D + A + F); a3 is that
+// contention (Azurite serving every request on one core; the blob
+// trigger's stand-in listing the whole container on each poll).
+//
+// Extrapolated to Azure with N instances, each instance brings its own
+// cores, and one instance runs up to c units at once (c from host.json:
+// batchSize + newBatchThreshold for a queue trigger, the blob extension's
+// maxDegreeOfParallelism for a blob trigger), so at most ⌈n/c⌉ instances
+// have work. The aggregate work W = a1·n + a2·MB (the contention term a3
+// is the local emulator's, not Azure's) is shared by the instances as the
+// scale controller adds them (ScaleOutPerDecision instances every
+// ScaleDecisionSeconds, each after ColdStartSeconds), and takes at least one
+// unit's measured duration. Merging is sharded (min(64, ⌈n/4⌉) shards,
+// merge's own rule), each shard's partials applied one at a time, shards in
+// parallel across instances: F = f0 + f1·n ÷ min(N, shards). The run is
+// also bounded by the account's egress and request rates and the queue's
+// message rate; the largest bound names the run's limit.
+//
+// Money follows the measured work: executions, storage operations by class
+// and GB-seconds of both plans per unit, times n.
+
+// ModelLimits are the service limits and the scaling assumptions the model
+// is bounded by, each with its source in ModelLimitSources.
 type ModelLimits struct {
 	// QueueMessagesPerSecond is one queue's target throughput (1 KiB
 	// messages): 2,000.
@@ -53,14 +77,22 @@ type ModelLimits struct {
 	// ConsumptionMaxInstances is the Consumption plan's instance limit on
 	// Linux (100; 200 on Windows).
 	ConsumptionMaxInstances int `json:"consumption_max_instances"`
-	// UnitsPerInstance is how many units one instance aggregates at once.
-	UnitsPerInstance int `json:"units_per_instance"`
+	// ScaleOutPerDecision is how many instances one scale decision adds
+	// (target-based scaling: up to 4).
+	ScaleOutPerDecision int `json:"scale_out_per_decision"`
+	// ScaleDecisionSeconds is the time between scale decisions: an
+	// assumption (see ModelAssumptions).
+	ScaleDecisionSeconds float64 `json:"scale_decision_seconds"`
+	// ColdStartSeconds is how long a new instance takes before it runs
+	// work: an assumption (see ModelAssumptions).
+	ColdStartSeconds float64 `json:"cold_start_seconds"`
 	// FlexInstanceMemoryMB is the Flex instance size priced.
 	FlexInstanceMemoryMB int `json:"flex_instance_memory_mb"`
 }
 
-// DefaultModelLimits returns the documented limits (see ModelLimits), with
-// the conservative figures for regions outside the larger set.
+// DefaultModelLimits returns the documented limits (see ModelLimitSources),
+// with the conservative figures for regions outside the larger set, and
+// the stated scaling assumptions.
 func DefaultModelLimits() ModelLimits {
 	return ModelLimits{
 		QueueMessagesPerSecond:      2000,
@@ -68,7 +100,9 @@ func DefaultModelLimits() ModelLimits {
 		AccountEgressBytesPerSecond: 50e9 / 8,
 		FlexMaxInstances:            1000,
 		ConsumptionMaxInstances:     100,
-		UnitsPerInstance:            1,
+		ScaleOutPerDecision:         4,
+		ScaleDecisionSeconds:        1,
+		ColdStartSeconds:            0,
 		FlexInstanceMemoryMB:        DefaultFlexInstanceMemoryMB,
 	}
 }
@@ -79,18 +113,23 @@ func ModelLimitSources() []string {
 		"Queue: 2,000 messages/s per queue and 20,000 messages/s per account (1 KiB messages) — learn.microsoft.com/azure/storage/queues/scalability-targets.",
 		"Account: 20,000 requests/s, 25 Gbps ingress and 50 Gbps egress by default; 40,000 requests/s, 60 Gbps and 200 Gbps in the larger regions (East US, East US 2, West Europe, ...) — learn.microsoft.com/azure/storage/common/scalability-targets-standard-account.",
 		"Flex Consumption: up to 1,000 instances per app (default maximum 100); Consumption: 100 instances on Linux, 200 on Windows — AZURE_NOTES.md, learn.microsoft.com/azure/azure-functions/functions-scale.",
+		"Scale-out: target-based scaling (the default for queue triggers on Consumption and Flex Consumption) adds up to four instances per scale decision, aiming at queue length ÷ target executions per instance — learn.microsoft.com/azure/azure-functions/functions-target-based-scaling; AZURE_NOTES.md.",
+		"Per-instance concurrency: host.json extensions.queues batchSize + newBatchThreshold messages per queue function, extensions.blobs maxDegreeOfParallelism blob invocations — AZURE_NOTES.md (QueuesOptions, QueueListener).",
 	}
 }
 
-// ModelAssumptions lists what the model assumes and leaves out.
-func ModelAssumptions() []string {
+// ModelAssumptions lists what the model assumes, states the values that
+// are not measured, and what it leaves out.
+func ModelAssumptions(l ModelLimits) []string {
 	return []string{
-		"Each unit is one aggregate invocation taking a fixed time plus a time per MB (range read plus parse), both measured; instances do not slow each other down below the account's egress limit.",
-		"Planning finishes before aggregation starts (no overlap), which errs long.",
-		"Merges apply one partial at a time (one job state updated with ETag concurrency), so merging takes at least units × merge time per partial; it overlaps aggregation.",
-		"Each hop (unit message, partial message) adds the measured message latency once; cold starts and scale-out ramp-up are not modelled.",
-		"Cost follows the work, not the instance count; the Flex 1 s minimum per activity period is ignored (busy instances run back to back); monthly free grants are not subtracted.",
-		"Consumption memory is the aggregate instances' measured peak RSS rounded up to 128 MB, for every stage.",
+		"Fitted on one machine: every phase input comes from the wall-clock phases of the named results file's runs, where all instances share one machine and one Azurite; in Azure each instance is assumed to bring its own cores, so the aggregate work measured on one machine is shared by the instances that have units.",
+		fmt.Sprintf("Scale-out ramp (assumption): one scale decision every %s s, each adding up to %d instances (the four are documented; the decision interval is not, and 1 s is the documented HTTP instance rate of event-driven scaling, taken here for want of a figure).",
+			Sig(l.ScaleDecisionSeconds, 3), l.ScaleOutPerDecision),
+		fmt.Sprintf("Cold start (assumption): each new instance starts work %s s after the decision that adds it; no Microsoft source gives a figure for a custom handler on Flex Consumption, and the measured runs start warm, so 0 leaves it out — set it to include one.",
+			Sig(l.ColdStartSeconds, 3)),
+		"The local contention term (a3·n²: one Azurite core, the blob trigger stand-in's full listings) is not carried to Azure; Event Grid delivers blob events there instead of listings.",
+		"Dispatch (plan and the first message) and the merge tail's fixed part do not shrink with instances; the merge tail's per-unit part shrinks with the shards merging in parallel.",
+		"Cost follows the measured work per unit (executions, storage operations, GB-seconds of both plans as the runs billed them); monthly free grants are not subtracted.",
 	}
 }
 
@@ -101,41 +140,67 @@ type OpRate struct {
 	PerUnit float64      `json:"per_unit"`
 }
 
-// ModelInputs are the per-transport figures the model extrapolates from.
+// Fit is one phase's fitted line and how well it fits.
+type Fit struct {
+	// Terms holds the fitted coefficients by term name ("1", "n", "MB",
+	// "n²"); a term left out (not identifiable from the runs, or negative)
+	// is absent.
+	Terms map[string]float64 `json:"terms"`
+	// Points is how many runs it was fitted on.
+	Points int `json:"points"`
+}
+
+// at evaluates the fit for n units and mb megabytes.
+func (f Fit) at(n, mb float64) float64 {
+	return f.Terms["1"] + f.Terms["n"]*n + f.Terms["MB"]*mb + f.Terms["n²"]*n*n
+}
+
+// ModelInputs are the per-transport figures the model extrapolates from,
+// all measured from the runs of Source.
 type ModelInputs struct {
 	Transport string `json:"transport"`
-	// Source says where the figures come from (measured runs or defaults).
-	Source        string `json:"source"`
-	UnitSizeBytes int64  `json:"unit_size_bytes"`
-	// An aggregate invocation takes AggregateFixedSeconds plus
-	// AggregateSecondsPerMB per megabyte of its unit (range read from
-	// storage plus parse).
-	AggregateFixedSeconds float64 `json:"aggregate_fixed_seconds"`
-	AggregateSecondsPerMB float64 `json:"aggregate_seconds_per_mb"`
-	// MessageLatencySeconds is from a message being sent to the invocation
-	// it triggers starting.
-	MessageLatencySeconds  float64 `json:"message_latency_seconds"`
-	MergeSecondsPerPartial float64 `json:"merge_seconds_per_partial"`
-	PlanFixedSeconds       float64 `json:"plan_fixed_seconds"`
-	PlanSecondsPerUnit     float64 `json:"plan_seconds_per_unit"`
-	FixedExecutions        float64 `json:"fixed_executions"`
-	ExecutionsPerUnit      float64 `json:"executions_per_unit"`
-	// RequestsPerUnit is storage requests per unit, all classes.
-	RequestsPerUnit float64 `json:"requests_per_unit"`
+	// Source names the results file and the runs the figures come from.
+	Source string `json:"source"`
+	// UnitSizeBytes is the mean bytes per unit of the run with the largest
+	// input.
+	UnitSizeBytes int64 `json:"unit_size_bytes"`
+	// Concurrency is how many units one instance runs at once (from
+	// host.json); ConcurrencySource says where it was read.
+	Concurrency       int    `json:"concurrency"`
+	ConcurrencySource string `json:"concurrency_source"`
+	// Dispatch, Aggregate and Merge are the phases' fits (see the model's
+	// description).
+	Dispatch  Fit `json:"dispatch"`
+	Aggregate Fit `json:"aggregate"`
+	Merge     Fit `json:"merge"`
+	// UnitSeconds is the median aggregate invocation: no aggregate phase is
+	// shorter.
+	UnitSeconds float64 `json:"unit_seconds"`
+	// Per unit, from the runs' totals.
+	ExecutionsPerUnit float64 `json:"executions_per_unit"`
+	RequestsPerUnit   float64 `json:"requests_per_unit"`
 	// QueueMessagesPerUnit is messages per unit through the busiest queue
 	// (0 when the transport uses no queue).
-	QueueMessagesPerUnit  float64  `json:"queue_messages_per_unit"`
-	OpsPerUnit            []OpRate `json:"ops_per_unit"`
-	AggregatePeakRSSBytes int64    `json:"aggregate_peak_rss_bytes"`
+	QueueMessagesPerUnit float64  `json:"queue_messages_per_unit"`
+	OpsPerUnit           []OpRate `json:"ops_per_unit"`
+	// GB-seconds per unit as the runs billed them (package billing), with
+	// Flex at FlexMemoryMB.
+	FlexGBSecondsPerUnit        float64 `json:"flex_gb_seconds_per_unit"`
+	FlexMemoryMB                int     `json:"flex_memory_mb"`
+	ConsumptionGBSecondsPerUnit float64 `json:"consumption_gb_seconds_per_unit"`
 }
 
 // Validate reports inputs the model cannot use.
 func (in ModelInputs) Validate() error {
-	nums := []float64{in.AggregateFixedSeconds, in.AggregateSecondsPerMB, in.MessageLatencySeconds, in.MergeSecondsPerPartial,
-		in.PlanFixedSeconds, in.PlanSecondsPerUnit, in.FixedExecutions, in.ExecutionsPerUnit,
-		in.RequestsPerUnit, in.QueueMessagesPerUnit}
+	nums := []float64{in.UnitSeconds, in.ExecutionsPerUnit, in.RequestsPerUnit, in.QueueMessagesPerUnit,
+		in.FlexGBSecondsPerUnit, in.ConsumptionGBSecondsPerUnit}
 	for _, r := range in.OpsPerUnit {
 		nums = append(nums, r.PerUnit)
+	}
+	for _, f := range []Fit{in.Dispatch, in.Aggregate, in.Merge} {
+		for _, v := range f.Terms {
+			nums = append(nums, v)
+		}
 	}
 	for _, v := range nums {
 		if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
@@ -147,10 +212,10 @@ func (in ModelInputs) Validate() error {
 		return fmt.Errorf("%w: inputs without a transport", ErrBadModel)
 	case in.UnitSizeBytes < 1:
 		return fmt.Errorf("%w: %s: unit size %d bytes", ErrBadModel, in.Transport, in.UnitSizeBytes)
-	case in.AggregateSecondsPerMB == 0:
-		return fmt.Errorf("%w: %s: aggregate seconds per MB is 0", ErrBadModel, in.Transport)
-	case in.AggregatePeakRSSBytes < 0:
-		return fmt.Errorf("%w: %s: peak RSS %d", ErrBadModel, in.Transport, in.AggregatePeakRSSBytes)
+	case in.Concurrency < 1:
+		return fmt.Errorf("%w: %s: per-instance concurrency %d", ErrBadModel, in.Transport, in.Concurrency)
+	case len(in.Aggregate.Terms) == 0:
+		return fmt.Errorf("%w: %s: no aggregate phase fitted", ErrBadModel, in.Transport)
 	}
 	for _, r := range in.OpsPerUnit {
 		if _, err := classPrice(r.Service, r.Class); err != nil {
@@ -162,64 +227,15 @@ func (in ModelInputs) Validate() error {
 
 // Validate reports limits the model cannot use.
 func (l ModelLimits) Validate() error {
-	if !(l.QueueMessagesPerSecond > 0 && l.AccountRequestsPerSecond > 0 && l.AccountEgressBytesPerSecond > 0) ||
-		math.IsInf(l.QueueMessagesPerSecond+l.AccountRequestsPerSecond+l.AccountEgressBytesPerSecond, 0) {
-		return fmt.Errorf("%w: rate limits must be finite and > 0", ErrBadModel)
+	if !(l.QueueMessagesPerSecond > 0 && l.AccountRequestsPerSecond > 0 && l.AccountEgressBytesPerSecond > 0 && l.ScaleDecisionSeconds > 0) ||
+		math.IsInf(l.QueueMessagesPerSecond+l.AccountRequestsPerSecond+l.AccountEgressBytesPerSecond+l.ScaleDecisionSeconds+l.ColdStartSeconds, 0) ||
+		!(l.ColdStartSeconds >= 0) {
+		return fmt.Errorf("%w: rate limits and the scale decision interval must be finite and > 0, the cold start >= 0", ErrBadModel)
 	}
-	if l.FlexMaxInstances < 1 || l.ConsumptionMaxInstances < 1 || l.UnitsPerInstance < 1 {
-		return fmt.Errorf("%w: instance limits and units per instance must be >= 1", ErrBadModel)
+	if l.FlexMaxInstances < 1 || l.ConsumptionMaxInstances < 1 || l.ScaleOutPerDecision < 1 {
+		return fmt.Errorf("%w: instance limits and instances per scale decision must be >= 1", ErrBadModel)
 	}
 	return Billing{FlexInstanceMemoryMB: l.FlexInstanceMemoryMB}.Validate()
-}
-
-// DefaultModelInputs are used when no measured run is given. They are this
-// repository's local figures (DESIGN.md, AZURE_NOTES.md: Azurite on a
-// 2-core machine), not Azure measurements:
-//
-//   - aggregate: no fixed part and 0.002 s/MB — download at Azurite's
-//     ~650 MiB/s (0.00147 s/MB) plus the scan at ~2 GB/s (0.0005 s/MB);
-//   - units of 64 MiB;
-//   - message latency: queue 0.1 s (the queue trigger's shortest polling
-//     interval); blob 10 s (the polling blob trigger's scan interval; the
-//     Event Grid source Flex Consumption requires is faster);
-//   - merge: 0.003 s per partial (read the partial, read and conditionally
-//     write the job state: three ~1 ms small-blob requests);
-//   - plan: 0.05 s plus one send per unit (1/800 s for a queue message, 1/900
-//     s for a small blob);
-//   - executions: 1 plan + 1 aggregate and 1 merge per unit;
-//   - storage operations per unit: queue — 2 blob reads (range, state), 1 blob
-//     write (state), 4 class 1 (2 puts, 2 deletes), 2 class 2 (2 gets); blob —
-//     4 reads, 4 writes (unit, partial, state, trigger receipt), 0.2 lists,
-//     2 free deletes;
-//   - aggregate peak RSS: 64 MiB (billed as 128 MB on Consumption).
-func DefaultModelInputs() []ModelInputs {
-	const src = "defaults (local Azurite figures from DESIGN.md and AZURE_NOTES.md, not Azure measurements)"
-	return []ModelInputs{
-		{
-			Transport: "queue", Source: src, UnitSizeBytes: 64 << 20,
-			AggregateSecondsPerMB: 0.002, MessageLatencySeconds: 0.1, MergeSecondsPerPartial: 0.003,
-			PlanFixedSeconds: 0.05, PlanSecondsPerUnit: 1.0 / 800,
-			FixedExecutions: 1, ExecutionsPerUnit: 2,
-			RequestsPerUnit: 9, QueueMessagesPerUnit: 1,
-			OpsPerUnit: []OpRate{
-				{ServiceBlob, ClassRead, 2}, {ServiceBlob, ClassWrite, 1},
-				{ServiceQueue, ClassQueue1, 4}, {ServiceQueue, ClassQueue2, 2},
-			},
-			AggregatePeakRSSBytes: 64 << 20,
-		},
-		{
-			Transport: "blob", Source: src, UnitSizeBytes: 64 << 20,
-			AggregateSecondsPerMB: 0.002, MessageLatencySeconds: 10, MergeSecondsPerPartial: 0.003,
-			PlanFixedSeconds: 0.05, PlanSecondsPerUnit: 1.0 / 900,
-			FixedExecutions: 1, ExecutionsPerUnit: 2,
-			RequestsPerUnit: 10.2,
-			OpsPerUnit: []OpRate{
-				{ServiceBlob, ClassRead, 4}, {ServiceBlob, ClassWrite, 4},
-				{ServiceBlob, ClassList, 0.2}, {ServiceBlob, ClassFree, 2},
-			},
-			AggregatePeakRSSBytes: 64 << 20,
-		},
-	}
 }
 
 // DefaultModelSizes are the data sizes the model table shows: 1, 10 and 100
@@ -241,17 +257,21 @@ const (
 	BoundEgress   = "account egress"
 	BoundRequests = "account requests"
 	BoundQueue    = "queue rate"
-	BoundMerge    = "merge (serial)"
 )
 
 // ModelEstimate is the model's figure for one plan.
 type ModelEstimate struct {
 	Plan string `json:"plan"`
 	// Instances is the instance count after the plan's cap; Capped is true
-	// when the cap lowered it.
+	// when the cap lowered it. Busy is how many of them have units.
 	Instances int     `json:"instances"`
 	Capped    bool    `json:"capped"`
+	Busy      int     `json:"busy"`
 	Seconds   float64 `json:"seconds"`
+	// Dispatch, Aggregate and Merge split Seconds into the phases.
+	Dispatch  float64 `json:"dispatch_seconds"`
+	Aggregate float64 `json:"aggregate_seconds"`
+	Merge     float64 `json:"merge_seconds"`
 	// Bound is what limits the aggregate phase (see the Bound constants).
 	Bound      string  `json:"bound"`
 	Executions float64 `json:"executions"`
@@ -278,6 +298,10 @@ type ModelTable struct {
 	Assumptions []string      `json:"assumptions"`
 	Sources     []string      `json:"sources"`
 	Rows        []ModelRow    `json:"rows"`
+	// Backtest is the model against the runs it was fitted on.
+	Backtest []BacktestRow `json:"backtest,omitempty"`
+	// Note says why there are no rows, when there are none.
+	Note string `json:"note,omitempty"`
 }
 
 // Model computes the scale model for every transport in inputs, data size
@@ -305,7 +329,7 @@ func Model(inputs []ModelInputs, limits ModelLimits, prices *PriceTable, sizes [
 	}
 	t := ModelTable{
 		Limits: limits, Inputs: inputs, Currency: prices.Currency, PriceDate: prices.Date,
-		Assumptions: ModelAssumptions(), Sources: ModelLimitSources(),
+		Assumptions: ModelAssumptions(limits), Sources: ModelLimitSources(),
 	}
 	for _, in := range inputs {
 		if err := in.Validate(); err != nil {
@@ -337,34 +361,51 @@ func modelRow(in ModelInputs, l ModelLimits, prices *PriceTable, d int64, n int)
 	return row, nil
 }
 
+// mergeShards is how many shards merge keeps for n units: one per four
+// units, at most 64 (merge's rule).
+func mergeShards(n float64) float64 { return min(64, math.Max(1, math.Ceil(n/4))) }
+
+// rampSeconds is how long work instance-seconds take when the scale
+// controller adds perDecision instances every interval seconds, the first
+// ones at 0, up to busy instances, each starting coldStart seconds after the
+// decision that adds it.
+func rampSeconds(work float64, busy, perDecision int, interval, coldStart float64) float64 {
+	if work <= 0 || busy < 1 {
+		return 0
+	}
+	t, done := coldStart, 0.0
+	for j := 0; ; j++ {
+		k := min(busy, perDecision*(j+1))
+		if k == busy || done+float64(k)*interval >= work {
+			return t + (work-done)/float64(k)
+		}
+		done += float64(k) * interval
+		t += interval
+	}
+}
+
 func estimate(in ModelInputs, l ModelLimits, prices *PriceTable, d, units int64, n int, plan string) (ModelEstimate, error) {
-	limit, memMB := l.FlexMaxInstances, l.FlexInstanceMemoryMB
+	limit := l.FlexMaxInstances
 	execID, timeID := PriceFlexExecutions, PriceFlexExecutionTime
 	if plan == PlanConsumption {
-		limit, memMB = l.ConsumptionMaxInstances, billing.ConsumptionMemoryMB(float64(in.AggregatePeakRSSBytes))
+		limit = l.ConsumptionMaxInstances
 		execID, timeID = PriceConsumptionExecutions, PriceConsumptionExecutionTime
 	}
 	e := ModelEstimate{Plan: plan, Instances: min(n, limit), Capped: n > limit}
 	nu := float64(units)
-	unitSeconds := in.AggregateFixedSeconds + float64(in.UnitSizeBytes)/1e6*in.AggregateSecondsPerMB
+	mb := float64(d) / 1e6
+	e.Busy = int(min(float64(e.Instances), math.Ceil(nu/float64(in.Concurrency))))
 
-	sendLimit := l.AccountRequestsPerSecond
-	if in.QueueMessagesPerUnit > 0 {
-		sendLimit = l.QueueMessagesPerSecond
-	}
-	planCompute := in.PlanFixedSeconds + nu*in.PlanSecondsPerUnit
-	planSeconds := max(planCompute, nu/sendLimit)
-
-	waves := math.Ceil(nu / float64(e.Instances*l.UnitsPerInstance))
+	work := in.Aggregate.Terms["n"]*nu + in.Aggregate.Terms["MB"]*mb
+	compute := max(rampSeconds(work, e.Busy, l.ScaleOutPerDecision, l.ScaleDecisionSeconds, l.ColdStartSeconds), in.UnitSeconds)
 	phases := []struct {
 		bound   string
 		seconds float64
 	}{
-		{BoundCompute, waves * unitSeconds},
+		{BoundCompute, compute},
 		{BoundEgress, float64(d) / l.AccountEgressBytesPerSecond},
 		{BoundRequests, nu * in.RequestsPerUnit / l.AccountRequestsPerSecond},
 		{BoundQueue, nu * in.QueueMessagesPerUnit / l.QueueMessagesPerSecond},
-		{BoundMerge, nu * in.MergeSecondsPerPartial},
 	}
 	longest := phases[0]
 	for _, p := range phases[1:] {
@@ -373,11 +414,17 @@ func estimate(in ModelInputs, l ModelLimits, prices *PriceTable, d, units int64,
 		}
 	}
 	e.Bound = longest.bound
-	e.Seconds = planSeconds + 2*in.MessageLatencySeconds + longest.seconds + in.MergeSecondsPerPartial
+	e.Dispatch = in.Dispatch.at(nu, mb)
+	e.Aggregate = longest.seconds
+	e.Merge = in.Merge.Terms["1"] + in.Merge.Terms["n"]*nu/min(float64(e.Instances), mergeShards(nu))
+	e.Seconds = e.Dispatch + e.Aggregate + e.Merge
 
-	busy := planCompute + nu*(unitSeconds+in.MergeSecondsPerPartial)
-	e.Executions = in.FixedExecutions + nu*in.ExecutionsPerUnit
-	e.GBSeconds = busy * float64(memMB) / 1024
+	e.Executions = nu * in.ExecutionsPerUnit
+	gbPerUnit := in.ConsumptionGBSecondsPerUnit
+	if plan == PlanFlex {
+		gbPerUnit = in.FlexGBSecondsPerUnit * float64(l.FlexInstanceMemoryMB) / float64(max(in.FlexMemoryMB, 1))
+	}
+	e.GBSeconds = nu * gbPerUnit
 	execP, err := prices.price(execID)
 	if err != nil {
 		return ModelEstimate{}, err
@@ -404,30 +451,174 @@ func estimate(in ModelInputs, l ModelLimits, prices *PriceTable, d, units int64,
 	return e, nil
 }
 
-// ModelInputsFromRuns measures model inputs per transport from the valid,
-// non-emulated runs (emulated timings say nothing about speed):
-//
-//   - units: successful aggregate invocations; the unit size is the mean
-//     bytes per unit of the run with the largest input (the largest units
-//     among equal inputs) — a unit never spans chunks, so it can be smaller
-//     than the configured unit size;
-//   - aggregate time: a least-squares line through the successful aggregate
-//     invocations' (MB read, seconds) points — fixed seconds plus seconds per
-//     MB — when their sizes differ and the line is not negative; otherwise
-//     total time over total MB with no fixed part. MB read is an
-//     invocation's bytes in, or its run's input over its units when bytes
-//     in were not recorded;
-//   - message latency: the median over runs of the time from the end of the
-//     first aggregate invocation (when the first partial is sent) to the
-//     start of the first merge invocation;
-//   - merge seconds per partial, plan seconds per unit, executions, storage
-//     requests and operations by class per unit: totals over units;
-//   - messages per unit per queue: 1 for the queue transport (each unit
-//     crosses the units queue and the partials queue once), else 0;
-//   - peak RSS: the largest among the aggregate app's instances.
-//
-// A transport without such runs is left out; no runs at all give nil.
-func ModelInputsFromRuns(runs []Run) []ModelInputs {
+// BacktestTolerance is how far (relative) the model may miss a measured
+// configuration's median end-to-end time in a back-test.
+const BacktestTolerance = 0.30
+
+// BacktestRow is the model against one measured configuration.
+type BacktestRow struct {
+	Config Config `json:"config"`
+	Runs   int    `json:"runs"`
+	// Measured is the median end-to-end time of the configuration's
+	// counted runs, Min and Max their range; Predicted the model's.
+	Measured  float64 `json:"measured_seconds"`
+	Min       float64 `json:"min_seconds"`
+	Max       float64 `json:"max_seconds"`
+	Predicted float64 `json:"predicted_seconds"`
+	// Error is Predicted/Measured − 1.
+	Error float64 `json:"error"`
+}
+
+// Within reports whether the prediction is within BacktestTolerance.
+func (b BacktestRow) Within() bool { return math.Abs(b.Error) <= BacktestTolerance }
+
+// phases is one run's wall-clock phases.
+type phases struct {
+	units, mb                     float64
+	dispatch, aggregate, mergeEnd float64
+	unitSeconds                   []float64
+}
+
+// runPhases reads a run's phases from its invocation records; ok is false
+// without successful aggregate invocations.
+func runPhases(r Run) (phases, bool) {
+	roles := r.Roles.withDefaults()
+	var first, last time.Time
+	p := phases{mb: float64(r.InputBytes) / 1e6}
+	for _, inv := range r.Invocations {
+		if inv.Function != roles.Aggregate || inv.Outcome != OutcomeSuccess {
+			continue
+		}
+		p.units++
+		p.unitSeconds = append(p.unitSeconds, inv.DurationMS/1000)
+		if first.IsZero() || inv.Start.Before(first) {
+			first = inv.Start
+		}
+		if inv.End().After(last) {
+			last = inv.End()
+		}
+	}
+	if p.units == 0 {
+		return phases{}, false
+	}
+	p.dispatch = max(first.Sub(r.SubmittedAt).Seconds(), 0)
+	p.aggregate = max(last.Sub(first).Seconds(), 0)
+	p.mergeEnd = max(r.ResultAt.Sub(last).Seconds(), 0)
+	return p, true
+}
+
+// fitTerms fits y ≈ Σ coef·term by least squares weighted by 1/y, over
+// every subset of terms, keeping the subsets whose coefficients are all
+// >= 0 and whose normal equations are not singular, and returns the one
+// with the smallest weighted error (fewer terms, then the earlier terms,
+// on a tie). xs[i][k] is term k of point i.
+func fitTerms(names []string, xs [][]float64, ys []float64) (Fit, bool) {
+	best, bestErr, found := Fit{}, math.Inf(1), false
+	nt := len(names)
+	for mask := 1; mask < 1<<nt; mask++ {
+		var cols []int
+		for k := range nt {
+			if mask&(1<<k) != 0 {
+				cols = append(cols, k)
+			}
+		}
+		m := len(cols)
+		a := make([][]float64, m)
+		for i := range a {
+			a[i] = make([]float64, m+1)
+		}
+		for i, row := range xs {
+			w := 1 / math.Max(ys[i], 1e-3)
+			for r, cr := range cols {
+				for c, cc := range cols {
+					a[r][c] += w * row[cr] * row[cc]
+				}
+				a[r][m] += w * row[cr] * ys[i]
+			}
+		}
+		coef, ok := solve(a)
+		if !ok {
+			continue
+		}
+		neg := false
+		for _, c := range coef {
+			neg = neg || c < 0
+		}
+		if neg {
+			continue
+		}
+		var sse float64
+		for i, row := range xs {
+			var pred float64
+			for r, cr := range cols {
+				pred += coef[r] * row[cr]
+			}
+			d := (pred - ys[i]) / math.Max(ys[i], 1e-3)
+			sse += d * d
+		}
+		better := sse < bestErr*(1-1e-9)
+		if !better && found && math.Abs(sse-bestErr) <= 1e-9*math.Max(bestErr, 1e-12) && len(cols) < len(best.Terms) {
+			better = true
+		}
+		if !found || better {
+			f := Fit{Terms: map[string]float64{}, Points: len(ys)}
+			for r, cr := range cols {
+				f.Terms[names[cr]] = coef[r]
+			}
+			best, bestErr, found = f, sse, true
+		}
+	}
+	return best, found
+}
+
+// solve solves the augmented system a (m rows, m+1 columns) by Gaussian
+// elimination with partial pivoting; ok is false when it is singular.
+func solve(a [][]float64) ([]float64, bool) {
+	m := len(a)
+	scale := 0.0
+	for i := range a {
+		for j := range m {
+			scale = math.Max(scale, math.Abs(a[i][j]))
+		}
+	}
+	if scale == 0 {
+		return nil, false
+	}
+	for c := range m {
+		p := c
+		for r := c + 1; r < m; r++ {
+			if math.Abs(a[r][c]) > math.Abs(a[p][c]) {
+				p = r
+			}
+		}
+		if math.Abs(a[p][c]) <= 1e-10*scale {
+			return nil, false
+		}
+		a[c], a[p] = a[p], a[c]
+		for r := range m {
+			if r == c {
+				continue
+			}
+			f := a[r][c] / a[c][c]
+			for k := c; k <= m; k++ {
+				a[r][k] -= f * a[c][k]
+			}
+		}
+	}
+	out := make([]float64, m)
+	for i := range m {
+		out[i] = a[i][m] / a[i][i]
+	}
+	return out, true
+}
+
+// ModelInputsFromRuns fits the model's inputs per transport on the counted,
+// non-emulated runs (emulated timings say nothing about speed); source
+// names where the runs come from (a results file). The per-instance
+// concurrency is the one the runs recorded, else fallback (read from
+// host.json by the caller); a transport without either is an error
+// wrapping ErrBadModel. No usable runs give nil.
+func ModelInputsFromRuns(runs []Run, source string, fallback *Concurrency) ([]ModelInputs, error) {
 	byTransport := map[string][]Run{}
 	for _, r := range runs {
 		if r.Valid() && !r.Config.Emulated {
@@ -441,21 +632,25 @@ func ModelInputsFromRuns(runs []Run) []ModelInputs {
 	slices.SortFunc(names, compareTransports)
 	var out []ModelInputs
 	for _, t := range names {
-		if in, ok := measureInputs(t, byTransport[t]); ok {
+		in, ok, err := measureInputs(t, byTransport[t], source, fallback)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
 			out = append(out, in)
 		}
 	}
-	return out
+	return out, nil
 }
 
-// compareTransports orders queue before blob, as the defaults do, and any
-// other transport after them by name.
+// compareTransports orders queue before blob, and any other transport
+// after them by name.
 func compareTransports(a, b string) int {
 	rank := func(s string) int {
 		switch s {
-		case "queue":
+		case TransportQueue:
 			return 0
-		case "blob":
+		case TransportBlob:
 			return 1
 		}
 		return 2
@@ -463,101 +658,75 @@ func compareTransports(a, b string) int {
 	return cmp.Or(cmp.Compare(rank(a), rank(b)), cmp.Compare(a, b))
 }
 
-func measureInputs(transport string, runs []Run) (ModelInputs, bool) {
-	var units, mergeSeconds, planSeconds, executions, requests float64
-	var points []point // (MB, seconds) per successful aggregate invocation
-	var latencies []float64
+func measureInputs(transport string, runs []Run, source string, fallback *Concurrency) (ModelInputs, bool, error) {
+	in := ModelInputs{Transport: transport}
+	var conc *Concurrency
+	for _, r := range runs {
+		if r.Concurrency != nil {
+			conc = r.Concurrency
+			in.ConcurrencySource = "recorded by the runs: host.json as the host applied it"
+			break
+		}
+	}
+	if conc == nil && fallback != nil {
+		conc = fallback
+		in.ConcurrencySource = "from host.json: the runs predate its recording"
+	}
+	if conc == nil {
+		return ModelInputs{}, false, fmt.Errorf("%w: %s runs: no per-instance concurrency recorded and none given from host.json", ErrBadModel, transport)
+	}
+	in.Concurrency = conc.PerInstance(transport)
+
+	var dx, fx, ax [][]float64
+	var dy, fy, ay, unitSecs []float64
+	var units, executions, requests, flexGB, consGB float64
 	ops := map[[2]string]float64{}
-	var peak int64
 	var largest Run
 	var largestUnitBytes float64
+	used := 0
 	for _, r := range runs {
-		roles := r.Roles.withDefaults()
-		var runUnits float64
-		var firstAggEnd, firstMergeStart time.Time
-		for _, inv := range r.Invocations {
-			if inv.Function == roles.Aggregate && inv.Outcome == OutcomeSuccess {
-				runUnits++
-			}
-		}
-		if runUnits == 0 {
+		p, ok := runPhases(r)
+		if !ok {
 			continue
 		}
-		fallbackMB := float64(r.InputBytes) / 1e6 / runUnits
-		var runBytes float64
-		for _, inv := range r.Invocations {
-			switch inv.Function {
-			case roles.Aggregate:
-				if inv.Outcome != OutcomeSuccess {
-					continue
-				}
-				mb := float64(inv.BytesIn) / 1e6
-				if inv.BytesIn == 0 {
-					mb = fallbackMB
-				}
-				runBytes += mb * 1e6
-				points = append(points, point{mb, inv.DurationMS / 1000})
-				if firstAggEnd.IsZero() || inv.End().Before(firstAggEnd) {
-					firstAggEnd = inv.End()
-				}
-			case roles.Merge:
-				mergeSeconds += inv.DurationMS / 1000
-				if firstMergeStart.IsZero() || inv.Start.Before(firstMergeStart) {
-					firstMergeStart = inv.Start
-				}
-			case roles.Plan:
-				planSeconds += inv.DurationMS / 1000
-			}
-		}
-		units += runUnits
-		if !firstMergeStart.IsZero() {
-			latencies = append(latencies, max(firstMergeStart.Sub(firstAggEnd).Seconds(), 0))
-		}
+		used++
+		dx, dy = append(dx, []float64{1, p.units}), append(dy, p.dispatch)
+		fx, fy = append(fx, []float64{1, p.units}), append(fy, p.mergeEnd)
+		ax, ay = append(ax, []float64{p.units, p.mb, p.units * p.units}), append(ay, p.aggregate)
+		unitSecs = append(unitSecs, p.unitSeconds...)
+		units += p.units
 		executions += float64(r.Executions)
 		requests += float64(r.StorageOpsTotal)
+		flexGB += r.GBSeconds.Flex
+		consGB += r.GBSeconds.Consumption
+		in.FlexMemoryMB = r.GBSeconds.FlexInstanceMemoryMB
 		for _, op := range r.StorageOps {
 			ops[[2]string{string(op.Service), string(op.Class)}] += float64(op.Count)
 		}
-		for _, s := range r.Instances {
-			if s.App == roles.Aggregate {
-				peak = max(peak, s.PeakRSSBytes)
-			}
-		}
-		if unitBytes := runBytes / runUnits; r.InputBytes > largest.InputBytes ||
-			(r.InputBytes == largest.InputBytes && unitBytes > largestUnitBytes) {
-			largest, largestUnitBytes = r, unitBytes
+		if ub := float64(r.InputBytes) / p.units; r.InputBytes > largest.InputBytes || (r.InputBytes == largest.InputBytes && ub > largestUnitBytes) {
+			largest, largestUnitBytes = r, ub
 		}
 	}
-	if units == 0 {
-		return ModelInputs{}, false
+	if used == 0 {
+		return ModelInputs{}, false, nil
 	}
-	fixed, perMB, ok := fitLine(points)
-	if !ok {
-		return ModelInputs{}, false
+	var ok1, ok2, ok3 bool
+	in.Dispatch, ok1 = fitTerms([]string{"1", "n"}, dx, dy)
+	in.Merge, ok2 = fitTerms([]string{"1", "n"}, fx, fy)
+	in.Aggregate, ok3 = fitTerms([]string{"n", "MB", "n²"}, ax, ay)
+	if !ok1 || !ok2 || !ok3 {
+		return ModelInputs{}, false, nil
 	}
-	if peak == 0 {
-		for _, r := range runs {
-			peak = max(peak, r.PeakRSSBytes)
-		}
-	}
-	in := ModelInputs{
-		Transport:              transport,
-		Source:                 fmt.Sprintf("measured: %d run(s), %s units", len(runs), Sig(units, 6)),
-		UnitSizeBytes:          max(int64(math.Round(largestUnitBytes)), 1),
-		AggregateFixedSeconds:  fixed,
-		AggregateSecondsPerMB:  perMB,
-		MergeSecondsPerPartial: mergeSeconds / units,
-		PlanSecondsPerUnit:     planSeconds / units,
-		ExecutionsPerUnit:      executions / units,
-		RequestsPerUnit:        requests / units,
-		AggregatePeakRSSBytes:  peak,
-	}
+	slices.Sort(unitSecs)
+	in.UnitSeconds = unitSecs[len(unitSecs)/2]
+	in.Source = fmt.Sprintf("%s: %d run(s), %s units", source, used, Sig(units, 6))
+	in.UnitSizeBytes = max(int64(math.Round(largestUnitBytes)), 1)
+	in.ExecutionsPerUnit = executions / units
+	in.RequestsPerUnit = requests / units
+	in.FlexGBSecondsPerUnit = flexGB / units
+	in.ConsumptionGBSecondsPerUnit = consGB / units
 	if transport == TransportQueue {
 		in.QueueMessagesPerUnit = 1
-	}
-	if len(latencies) > 0 {
-		slices.Sort(latencies)
-		in.MessageLatencySeconds = Percentile(latencies, 50)
 	}
 	keys := make([][2]string, 0, len(ops))
 	for k := range ops {
@@ -567,67 +736,145 @@ func measureInputs(transport string, runs []Run) (ModelInputs, bool) {
 	for _, k := range keys {
 		in.OpsPerUnit = append(in.OpsPerUnit, OpRate{Service: Service(k[0]), Class: BillingClass(k[1]), PerUnit: ops[k] / units})
 	}
-	return in, true
+	return in, true, nil
 }
 
-type point struct{ x, y float64 }
+// PredictLocal is the model's end-to-end time for a run of n units and mb
+// megabytes on the measuring machine: D + A + F with every fitted term,
+// the local contention included, whatever the instance count (the
+// instances share the machine).
+func (in ModelInputs) PredictLocal(n, mb float64) float64 {
+	return in.Dispatch.at(n, mb) + max(in.Aggregate.at(n, mb), in.UnitSeconds) + in.Merge.at(n, mb)
+}
 
-// fitLine fits y = fixed + perX·x by least squares. When the x values do
-// not vary, or the line would have a negative part, it falls back to a line
-// through the origin with slope Σy/Σx. It fails only without any x > 0.
-func fitLine(ps []point) (fixed, perX float64, ok bool) {
-	var n, sx, sy, sxx, sxy float64
-	for _, p := range ps {
-		n++
-		sx += p.x
-		sy += p.y
-		sxx += p.x * p.x
-		sxy += p.x * p.y
+// Backtest predicts every measured configuration of runs (counted,
+// non-emulated) with the inputs of its transport and compares the
+// prediction with the median measured end-to-end time.
+func Backtest(runs []Run, inputs []ModelInputs) []BacktestRow {
+	type group struct {
+		secs, units []float64
+		mb          float64
 	}
-	if sx <= 0 {
-		return 0, 0, false
+	groups := map[Config]*group{}
+	var order []Config
+	for _, r := range runs {
+		if !r.Valid() || r.Config.Emulated {
+			continue
+		}
+		p, ok := runPhases(r)
+		if !ok {
+			continue
+		}
+		g := groups[r.Config]
+		if g == nil {
+			g = &group{mb: p.mb}
+			groups[r.Config] = g
+			order = append(order, r.Config)
+		}
+		g.secs = append(g.secs, r.EndToEndSeconds)
+		g.units = append(g.units, p.units)
 	}
-	proportional := sy / sx
-	den := n*sxx - sx*sx
-	if n < 2 || den <= 1e-12*n*sxx {
-		return 0, proportional, proportional > 0
+	slices.SortFunc(order, compareConfigs)
+	var out []BacktestRow
+	for _, c := range order {
+		idx := slices.IndexFunc(inputs, func(in ModelInputs) bool { return in.Transport == c.Transport })
+		if idx < 0 {
+			continue
+		}
+		g := groups[c]
+		slices.Sort(g.secs)
+		slices.Sort(g.units)
+		row := BacktestRow{Config: c, Runs: len(g.secs), Measured: median(g.secs), Min: g.secs[0], Max: g.secs[len(g.secs)-1]}
+		row.Predicted = inputs[idx].PredictLocal(median(g.units), g.mb)
+		row.Error = row.Predicted/row.Measured - 1
+		out = append(out, row)
 	}
-	perX = (n*sxy - sx*sy) / den
-	fixed = (sy - perX*sx) / n
-	if perX <= 0 || fixed < 0 {
-		return 0, proportional, proportional > 0
+	return out
+}
+
+// median of sorted values (the mean of the middle two for an even count).
+func median(sorted []float64) float64 {
+	n := len(sorted)
+	if n == 0 {
+		return 0
 	}
-	return fixed, perX, true
+	if n%2 == 1 {
+		return sorted[n/2]
+	}
+	return (sorted[n/2-1] + sorted[n/2]) / 2
+}
+
+// WriteBacktest prints a back-test as a text table.
+func WriteBacktest(w io.Writer, rows []BacktestRow) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "configuration\truns\tmeasured median s\tmin–max s\tpredicted s\terror\t\t")
+	for _, r := range rows {
+		verdict := "ok"
+		if !r.Within() {
+			verdict = fmt.Sprintf("MISS (beyond ±%s %%)", Sig(BacktestTolerance*100, 2))
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s–%s\t%s\t%+.1f %%\t%s\t\n", r.Config, r.Runs, Sig(r.Measured, 3), Sig(r.Min, 3), Sig(r.Max, 3), Sig(r.Predicted, 3), r.Error*100, verdict)
+	}
+	return tw.Flush()
+}
+
+// fitString prints a fit: "0.12 + 0.0034·n (12 runs)".
+func fitString(f Fit, unit string) string {
+	var parts []string
+	for _, k := range []string{"1", "n", "MB", "n²"} {
+		v, ok := f.Terms[k]
+		if !ok {
+			continue
+		}
+		if k == "1" {
+			parts = append(parts, Sig(v, 3))
+		} else {
+			parts = append(parts, Sig(v, 3)+"·"+k)
+		}
+	}
+	if len(parts) == 0 {
+		return "0"
+	}
+	return strings.Join(parts, " + ") + " " + unit
 }
 
 // WriteText prints the model as an aligned text table with its inputs,
 // limits and assumptions.
 func (t ModelTable) WriteText(w io.Writer) error {
 	var b strings.Builder
+	if t.Note != "" {
+		fmt.Fprintf(&b, "Scale model: %s\n", t.Note)
+		_, err := io.WriteString(w, b.String())
+		return err
+	}
 	fmt.Fprintf(&b, "Scale model: end-to-end time and cost per run (%s, prices of %s, no free grants)\n\n", t.Currency, t.PriceDate)
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "transport\tdata\tinstances\tunits\tFlex time\tFlex bound\tFlex cost\tConsumption instances\tConsumption time\tConsumption bound\tConsumption cost\t")
+	fmt.Fprintln(tw, "transport\tdata\tinstances\tunits\tbusy\tFlex time\tFlex bound\tFlex cost\tConsumption instances\tConsumption time\tConsumption bound\tConsumption cost\t")
 	for _, r := range t.Rows {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
-			r.Transport, formatDecimalBytes(float64(r.DataBytes)), r.RequestedInstances, r.Units,
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
+			r.Transport, formatDecimalBytes(float64(r.DataBytes)), r.RequestedInstances, r.Units, r.Flex.Busy,
 			seconds(r.Flex.Seconds), r.Flex.Bound, Sig(r.Flex.Cost, 3),
 			instancesCell(r.Consumption), seconds(r.Consumption.Seconds), r.Consumption.Bound, Sig(r.Consumption.Cost, 3))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	b.WriteString("\nInputs:\n")
+	b.WriteString("\nInputs (fitted on wall-clock phases):\n")
 	for _, in := range t.Inputs {
 		fmt.Fprintf(&b, "  %s — %s\n", in.Transport, in.Source)
-		fmt.Fprintf(&b, "    unit %s; aggregate %s + %s s/MB; message latency %s; merge %s per partial; plan %s + %s per unit\n",
-			FormatBytes(in.UnitSizeBytes), seconds(in.AggregateFixedSeconds), Sig(in.AggregateSecondsPerMB, 3), seconds(in.MessageLatencySeconds),
-			seconds(in.MergeSecondsPerPartial), seconds(in.PlanFixedSeconds), seconds(in.PlanSecondsPerUnit))
-		fmt.Fprintf(&b, "    per unit: %s executions, %s storage requests (%s); aggregate peak RSS %s\n",
-			Sig(in.ExecutionsPerUnit, 3), Sig(in.RequestsPerUnit, 3), opRates(in.OpsPerUnit), FormatBytes(in.AggregatePeakRSSBytes))
+		for _, l := range inputLines(in) {
+			fmt.Fprintf(&b, "    %s\n", l)
+		}
 	}
-	fmt.Fprintf(&b, "\nLimits: %s msg/s per queue; %s requests/s and %s/s egress per account; Flex ≤ %d instances (%d MB each); Consumption ≤ %d instances; %d unit(s) per instance at a time.\n",
+	if len(t.Backtest) > 0 {
+		b.WriteString("\nBack-test against the runs it was fitted on:\n")
+		if err := WriteBacktest(&b, t.Backtest); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(&b, "\nLimits: %s msg/s per queue; %s requests/s and %s/s egress per account; Flex ≤ %d instances (%d MB each); Consumption ≤ %d instances.\n",
 		Sig(t.Limits.QueueMessagesPerSecond, 4), Sig(t.Limits.AccountRequestsPerSecond, 5), formatDecimalBytes(t.Limits.AccountEgressBytesPerSecond),
-		t.Limits.FlexMaxInstances, t.Limits.FlexInstanceMemoryMB, t.Limits.ConsumptionMaxInstances, t.Limits.UnitsPerInstance)
+		t.Limits.FlexMaxInstances, t.Limits.FlexInstanceMemoryMB, t.Limits.ConsumptionMaxInstances)
 	for _, s := range t.Sources {
 		fmt.Fprintf(&b, "  - %s\n", s)
 	}
@@ -637,6 +884,18 @@ func (t ModelTable) WriteText(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// inputLines describes one transport's inputs.
+func inputLines(in ModelInputs) []string {
+	return []string{
+		fmt.Sprintf("dispatch D = %s; aggregate phase A = %s on one machine, no shorter than one unit (median %s); merge tail F = %s",
+			fitString(in.Dispatch, "s"), fitString(in.Aggregate, "s"), seconds(in.UnitSeconds), fitString(in.Merge, "s")),
+		fmt.Sprintf("unit %s; %d units per instance at once (%s)", FormatBytes(in.UnitSizeBytes), in.Concurrency, in.ConcurrencySource),
+		fmt.Sprintf("per unit: %s executions, %s storage requests (%s); %s Flex GB-s (at %d MB), %s Consumption GB-s",
+			Sig(in.ExecutionsPerUnit, 3), Sig(in.RequestsPerUnit, 3), opRates(in.OpsPerUnit),
+			Sig(in.FlexGBSecondsPerUnit, 3), in.FlexMemoryMB, Sig(in.ConsumptionGBSecondsPerUnit, 3)),
+	}
 }
 
 func instancesCell(e ModelEstimate) string {
@@ -660,27 +919,39 @@ func opRates(rs []OpRate) string {
 // WriteMarkdown prints the model as a markdown section body.
 func (t ModelTable) WriteMarkdown(w io.Writer) error {
 	var b strings.Builder
+	if t.Note != "" {
+		fmt.Fprintf(&b, "%s\n", t.Note)
+		_, err := io.WriteString(w, b.String())
+		return err
+	}
 	fmt.Fprintf(&b, "End-to-end time and cost per run extrapolated from the inputs below (%s, prices of %s, no free grants). "+
-		"“Bound” is what limits the aggregate phase.\n\n", t.Currency, t.PriceDate)
-	b.WriteString("| transport | data | instances | units | Flex time | Flex bound | Flex cost | Consumption instances | Consumption time | Consumption bound | Consumption cost |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---|---:|---:|---:|---|---:|\n")
+		"“Busy” is how many instances have units (at most ⌈units ÷ per-instance concurrency⌉); “bound” is what limits the aggregate phase.\n\n", t.Currency, t.PriceDate)
+	b.WriteString("| transport | data | instances | units | busy | Flex time | Flex bound | Flex cost | Consumption instances | Consumption time | Consumption bound | Consumption cost |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---|---:|\n")
 	for _, r := range t.Rows {
-		fmt.Fprintf(&b, "| %s | %s | %d | %d | %s | %s | %s | %s | %s | %s | %s |\n",
-			r.Transport, formatDecimalBytes(float64(r.DataBytes)), r.RequestedInstances, r.Units,
+		fmt.Fprintf(&b, "| %s | %s | %d | %d | %d | %s | %s | %s | %s | %s | %s | %s |\n",
+			r.Transport, formatDecimalBytes(float64(r.DataBytes)), r.RequestedInstances, r.Units, r.Flex.Busy,
 			seconds(r.Flex.Seconds), r.Flex.Bound, Sig(r.Flex.Cost, 3),
 			instancesCell(r.Consumption), seconds(r.Consumption.Seconds), r.Consumption.Bound, Sig(r.Consumption.Cost, 3))
 	}
-	b.WriteString("\nInputs:\n\n")
+	b.WriteString("\nInputs, fitted on the runs' wall-clock phases (see `funnel bench --model -h`):\n\n")
 	for _, in := range t.Inputs {
-		fmt.Fprintf(&b, "- **%s** (%s): unit %s; aggregate %s + %s s/MB; message latency %s; merge %s per partial; plan %s + %s per unit; "+
-			"%s executions and %s storage requests per unit (%s); aggregate peak RSS %s.\n",
-			in.Transport, mdEscape(in.Source), FormatBytes(in.UnitSizeBytes), seconds(in.AggregateFixedSeconds), Sig(in.AggregateSecondsPerMB, 3), seconds(in.MessageLatencySeconds),
-			seconds(in.MergeSecondsPerPartial), seconds(in.PlanFixedSeconds), seconds(in.PlanSecondsPerUnit),
-			Sig(in.ExecutionsPerUnit, 3), Sig(in.RequestsPerUnit, 3), opRates(in.OpsPerUnit), FormatBytes(in.AggregatePeakRSSBytes))
+		fmt.Fprintf(&b, "- **%s** (%s): %s.\n", in.Transport, mdEscape(in.Source), mdEscape(strings.Join(inputLines(in), "; ")))
 	}
-	fmt.Fprintf(&b, "\nLimits: %s messages/s per queue; %s requests/s and %s/s egress per account; Flex Consumption up to %d instances of %d MB; Consumption up to %d instances; %d unit(s) per instance at a time.\n\n",
+	if len(t.Backtest) > 0 {
+		fmt.Fprintf(&b, "\nBack-test: the model against the runs it was fitted on (median of each configuration's counted runs; a miss is beyond ±%s %%).\n\n", Sig(BacktestTolerance*100, 2))
+		b.WriteString("| configuration | runs | measured median s | min–max s | predicted s | error |\n|---|---:|---:|---:|---:|---:|\n")
+		for _, r := range t.Backtest {
+			miss := ""
+			if !r.Within() {
+				miss = " (miss)"
+			}
+			fmt.Fprintf(&b, "| %s | %d | %s | %s–%s | %s | %+.1f %%%s |\n", mdEscape(r.Config.String()), r.Runs, Sig(r.Measured, 3), Sig(r.Min, 3), Sig(r.Max, 3), Sig(r.Predicted, 3), r.Error*100, miss)
+		}
+	}
+	fmt.Fprintf(&b, "\nLimits: %s messages/s per queue; %s requests/s and %s/s egress per account; Flex Consumption up to %d instances of %d MB; Consumption up to %d instances.\n\n",
 		Sig(t.Limits.QueueMessagesPerSecond, 4), Sig(t.Limits.AccountRequestsPerSecond, 5), formatDecimalBytes(t.Limits.AccountEgressBytesPerSecond),
-		t.Limits.FlexMaxInstances, t.Limits.FlexInstanceMemoryMB, t.Limits.ConsumptionMaxInstances, t.Limits.UnitsPerInstance)
+		t.Limits.FlexMaxInstances, t.Limits.FlexInstanceMemoryMB, t.Limits.ConsumptionMaxInstances)
 	for _, s := range t.Sources {
 		fmt.Fprintf(&b, "- %s\n", s)
 	}

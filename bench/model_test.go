@@ -9,298 +9,205 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// modelInputs are round figures: 100 MB units taking 1 s each.
+// modelInputs are round figures: units of 100 MB; one machine aggregates
+// a unit in 0.5 s plus 0.005 s/MB (1 s per unit), 10 units at once per
+// instance.
 func modelInputs() ModelInputs {
 	return ModelInputs{
-		Transport: "queue", Source: "test", UnitSizeBytes: 1e8,
-		AggregateSecondsPerMB: 0.01, MessageLatencySeconds: 0.5, MergeSecondsPerPartial: 0.01,
-		PlanFixedSeconds: 1, PlanSecondsPerUnit: 0.001,
-		FixedExecutions: 1, ExecutionsPerUnit: 2,
-		RequestsPerUnit: 10, QueueMessagesPerUnit: 1,
-		OpsPerUnit:            []OpRate{{ServiceQueue, ClassQueue1, 4}},
-		AggregatePeakRSSBytes: 100 << 20, // billed as 128 MB on Consumption
+		Transport: "queue", Source: "test", UnitSizeBytes: 1e8, Concurrency: 10, ConcurrencySource: "test",
+		Dispatch:    Fit{Terms: map[string]float64{"1": 0.5, "n": 0.001}},
+		Aggregate:   Fit{Terms: map[string]float64{"n": 0.5, "MB": 0.005, "n²": 0.01}},
+		Merge:       Fit{Terms: map[string]float64{"1": 0.2, "n": 0.01}},
+		UnitSeconds: 1,
+		// Cost: 2 executions, 10 class-1 queue operations, 1 Flex GB-s
+		// (at 2,048 MB) and 0.25 Consumption GB-s per unit.
+		ExecutionsPerUnit: 2, RequestsPerUnit: 10, QueueMessagesPerUnit: 1,
+		OpsPerUnit:           []OpRate{{ServiceQueue, ClassQueue1, 10}},
+		FlexGBSecondsPerUnit: 1, FlexMemoryMB: 2048, ConsumptionGBSecondsPerUnit: 0.25,
 	}
 }
 
-func TestModel(t *testing.T) {
-	tests := []struct {
-		name      string
-		in        func(*ModelInputs)
-		limits    func(*ModelLimits)
-		data      int64
-		instances int
-
-		units           int64
-		flexSeconds     float64
-		flexBound       string
-		consInstances   int
-		consCapped      bool
-		consSeconds     float64
-		consBound       string
-		flexCost        float64 // 0: not checked
-		consCost        float64
-		flexExecutions  float64
-		flexGBSeconds   float64
-		consumptionGBse float64
-	}{
-		{
-			// 10 units on 10 instances: one wave of 1 s. plan = 1 + 10 × 0.001;
-			// T = 1.01 + 2 × 0.5 + 1 + 0.01. Busy = 1.01 + 10 × 1.01 = 11.11 s.
-			// Flex: 21 executions × 0.4e-6 + 22.22 GB-s × 0.000026 +
-			// 40 class 1 × 0.004 / 10,000 = 0.00060212.
-			// Consumption: 21 × 0.2e-6 + 1.38875 GB-s × 0.000016 + 0.000016.
-			name: "compute bound", data: 1e9, instances: 10, units: 10,
-			flexSeconds: 3.02, flexBound: BoundCompute, consInstances: 10, consSeconds: 3.02, consBound: BoundCompute,
-			flexCost: 0.00060212, consCost: 0.00004242, flexExecutions: 21, flexGBSeconds: 22.22, consumptionGBse: 1.38875,
-		},
-		{
-			// 100 units on 10 instances: 10 waves.
-			name: "compute bound, waves", data: 1e10, instances: 10, units: 100,
-			flexSeconds: 1.1 + 1 + 10 + 0.01, flexBound: BoundCompute, consInstances: 10, consSeconds: 12.11, consBound: BoundCompute,
-		},
-		{
-			// 100 GB at 6.25 GB/s account egress = 16 s beats one wave (Flex)
-			// and ten waves on the 100-instance Consumption cap.
-			// Flex busy = 2 + 1000 × 1.01 = 1012 s → 2024 GB-s;
-			// cost = 2001 × 0.4e-6 + 2024 × 0.000026 + 4000 × 0.004 / 10,000.
-			name: "egress bound, Consumption capped", data: 1e11, instances: 1000, units: 1000,
-			flexSeconds: 2 + 1 + 16 + 0.01, flexBound: BoundEgress, consInstances: 100, consCapped: true, consSeconds: 19.01, consBound: BoundEgress,
-			flexCost: 0.0550244, flexExecutions: 2001, flexGBSeconds: 2024,
-		},
-		{
-			// 100 partials × 0.05 s merged one at a time = 5 s.
-			name: "merge bound", in: func(in *ModelInputs) { in.MergeSecondsPerPartial = 0.05 }, data: 1e10, instances: 100, units: 100,
-			flexSeconds: 1.1 + 1 + 5 + 0.05, flexBound: BoundMerge, consInstances: 100, consSeconds: 7.15, consBound: BoundMerge,
-		},
-		{
-			// 10 messages/s per queue: sending 100 units takes 10 s (the plan)
-			// and so does receiving them.
-			name: "queue bound", limits: func(l *ModelLimits) { l.QueueMessagesPerSecond = 10 }, data: 1e10, instances: 100, units: 100,
-			flexSeconds: 10 + 1 + 10 + 0.01, flexBound: BoundQueue, consInstances: 100, consSeconds: 21.01, consBound: BoundQueue,
-		},
-		{
-			// 100 units × 1,000 requests at 20,000/s = 5 s.
-			name: "request bound", in: func(in *ModelInputs) { in.RequestsPerUnit = 1000 }, data: 1e10, instances: 100, units: 100,
-			flexSeconds: 1.1 + 1 + 5 + 0.01, flexBound: BoundRequests, consInstances: 100, consSeconds: 7.11, consBound: BoundRequests,
-		},
-		{
-			// A fixed 0.5 s per unit: units take 1.5 s.
-			name: "fixed unit time", in: func(in *ModelInputs) { in.AggregateFixedSeconds = 0.5 }, data: 1e9, instances: 10, units: 10,
-			flexSeconds: 1.01 + 1 + 1.5 + 0.01, flexBound: BoundCompute, consInstances: 10, consSeconds: 3.52, consBound: BoundCompute,
-			// Busy = 1.01 + 10 × 1.51 = 16.11 s → 32.22 GB-s on Flex.
-			flexGBSeconds: 32.22, flexExecutions: 21, flexCost: 21*0.4e-6 + 32.22*0.000026 + 40*0.004/1e4,
-		},
-		{
-			// A transport without a queue sends at the account's request
-			// limit; 1.5 units round up to 2.
-			name: "blob, partial unit", in: func(in *ModelInputs) { in.Transport = "blob"; in.QueueMessagesPerUnit = 0 }, data: 1.5e8, instances: 10, units: 2,
-			flexSeconds: 1.002 + 1 + 1 + 0.01, flexBound: BoundCompute, consInstances: 10, consSeconds: 3.012, consBound: BoundCompute,
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			in := modelInputs()
-			if tt.in != nil {
-				tt.in(&in)
-			}
-			l := DefaultModelLimits()
-			if tt.limits != nil {
-				tt.limits(&l)
-			}
-			tbl, err := Model([]ModelInputs{in}, l, testPrices(), []int64{tt.data}, []int{tt.instances})
-			require.NoError(t, err)
-			require.Len(t, tbl.Rows, 1)
-			r := tbl.Rows[0]
-			assert.Equal(t, tt.units, r.Units)
-			assert.Equal(t, tt.instances, r.RequestedInstances)
-			assert.InDelta(t, tt.flexSeconds, r.Flex.Seconds, 1e-9)
-			assert.Equal(t, tt.flexBound, r.Flex.Bound)
-			assert.Equal(t, min(tt.instances, 1000), r.Flex.Instances)
-			assert.Equal(t, tt.consInstances, r.Consumption.Instances)
-			assert.Equal(t, tt.consCapped, r.Consumption.Capped)
-			assert.InDelta(t, tt.consSeconds, r.Consumption.Seconds, 1e-9)
-			assert.Equal(t, tt.consBound, r.Consumption.Bound)
-			if tt.flexCost != 0 {
-				assert.InDelta(t, tt.flexCost, r.Flex.Cost, 1e-12)
-				assert.InDelta(t, tt.flexExecutions, r.Flex.Executions, 1e-9)
-				assert.InDelta(t, tt.flexGBSeconds, r.Flex.GBSeconds, 1e-9)
-			}
-			if tt.consCost != 0 {
-				assert.InDelta(t, tt.consCost, r.Consumption.Cost, 1e-12)
-				assert.InDelta(t, tt.consumptionGBse, r.Consumption.GBSeconds, 1e-9)
-			}
-			// Money follows the work: the instance count does not change it.
-			again, err := Model([]ModelInputs{in}, l, testPrices(), []int64{tt.data}, []int{1})
-			require.NoError(t, err)
-			assert.InDelta(t, r.Flex.Cost, again.Rows[0].Flex.Cost, 1e-12)
-		})
-	}
-}
-
-func TestModelTableShape(t *testing.T) {
-	tbl, err := Model(DefaultModelInputs(), DefaultModelLimits(), testPrices(), DefaultModelSizes(), DefaultModelInstances())
+func TestModelEstimate(t *testing.T) {
+	// 10 GB: 100 units, W = 100 × 0.5 + 10,000 MB × 0.005 = 100
+	// instance-seconds. 10 instances (all have units: ⌈100/10⌉ = 10), four
+	// added per 1 s decision: 4 instances in [0,1), 8 in [1,2), then 10:
+	// 4 + 8 = 12 done at 2 s, 88 left over 10 instances: 10.8 s.
+	// D = 0.5 + 0.1; F = 0.2 + 0.01 × 100 ÷ min(10, 25 shards) = 0.3.
+	tbl, err := Model([]ModelInputs{modelInputs()}, DefaultModelLimits(), testPrices(), []int64{10e9}, []int{10, 2, 1000})
 	require.NoError(t, err)
-	assert.Len(t, tbl.Rows, 2*3*3)
-	assert.Equal(t, "2026-01-02", tbl.PriceDate)
-	assert.NotEmpty(t, tbl.Assumptions)
-	assert.NotEmpty(t, tbl.Sources)
-	for _, r := range tbl.Rows {
-		assert.Positive(t, r.Flex.Seconds)
-		assert.Positive(t, r.Flex.Cost)
-		assert.LessOrEqual(t, r.Consumption.Instances, 100)
-		// More instances never make a run slower.
-		if r.RequestedInstances > 10 {
-			for _, o := range tbl.Rows {
-				if o.Transport == r.Transport && o.DataBytes == r.DataBytes && o.RequestedInstances < r.RequestedInstances {
-					assert.LessOrEqual(t, r.Flex.Seconds, o.Flex.Seconds+1e-9)
-				}
-			}
-		}
-	}
+	require.Len(t, tbl.Rows, 3)
+	e := tbl.Rows[0].Flex
+	assert.Equal(t, int64(100), tbl.Rows[0].Units)
+	assert.Equal(t, 10, e.Busy)
+	assert.Equal(t, BoundCompute, e.Bound)
+	assert.InDelta(t, 0.6, e.Dispatch, 1e-9)
+	assert.InDelta(t, 10.8, e.Aggregate, 1e-9)
+	assert.InDelta(t, 0.3, e.Merge, 1e-9)
+	assert.InDelta(t, 11.7, e.Seconds, 1e-9)
+	// Money follows the work: 200 executions × 0.4e-6 + 100 GB-s × 26e-6
+	// + 1,000 class-1 operations × 0.004 / 10,000.
+	assert.InDelta(t, 200*0.4e-6+100*26e-6+1000*0.004/1e4, e.Cost, 1e-12)
+	assert.InDelta(t, 25.0, tbl.Rows[0].Consumption.GBSeconds, 1e-9)
 
-	var text strings.Builder
-	require.NoError(t, tbl.WriteText(&text))
-	out := text.String()
-	assert.Contains(t, out, "Scale model")
-	assert.Contains(t, out, "100 GB")
-	assert.Contains(t, out, "100 (cap)")
-	assert.Contains(t, out, "defaults (local Azurite figures")
-	assert.Contains(t, out, "2,000 messages/s per queue")
-	assert.Contains(t, out, "Assumptions:")
+	// 2 instances: 2 work from the start; 100 / 2 = 50 s.
+	assert.InDelta(t, 50, tbl.Rows[1].Flex.Aggregate, 1e-9)
+	// 1,000 requested: only 10 have units, so 1,000 is no faster than 10,
+	// and Consumption is capped at 100.
+	assert.Equal(t, 10, tbl.Rows[2].Flex.Busy)
+	assert.InDelta(t, e.Aggregate, tbl.Rows[2].Flex.Aggregate, 1e-9)
+	assert.InDelta(t, 0.2+0.01*100/25, tbl.Rows[2].Flex.Merge, 1e-9, "the 25 shards merge in parallel")
+	assert.True(t, tbl.Rows[2].Consumption.Capped)
+	assert.Equal(t, 100, tbl.Rows[2].Consumption.Instances)
 
-	var md strings.Builder
-	require.NoError(t, tbl.WriteMarkdown(&md))
-	assert.Contains(t, md.String(), "| transport | data | instances |")
-	assert.Equal(t, 18, strings.Count(md.String(), "\n| queue |")+strings.Count(md.String(), "\n| blob |"))
-}
+	// More data, more instances: the account's egress bounds it. 10 TB in
+	// 100,000 units on 1,000 instances: W = 100,000 instance-seconds, about
+	// 100 s on 1,000 instances plus the ramp; egress 10e12 ÷ 6.25e9 = 1,600 s.
+	big, err := Model([]ModelInputs{modelInputs()}, DefaultModelLimits(), testPrices(), []int64{10e12}, []int{1000})
+	require.NoError(t, err)
+	assert.Equal(t, BoundEgress, big.Rows[0].Flex.Bound)
+	assert.InDelta(t, 1600, big.Rows[0].Flex.Aggregate, 1e-6)
+	// The merge tail shrinks with the 64 shards merging in parallel.
+	assert.InDelta(t, 0.2+0.01*1e5/64, big.Rows[0].Flex.Merge, 1e-9)
 
-func TestModelErrors(t *testing.T) {
-	good := []ModelInputs{modelInputs()}
+	// A cold start delays every new instance.
 	l := DefaultModelLimits()
-	sizes, inst := []int64{1e9}, []int{10}
-	tests := []struct {
-		name string
-		run  func() error
-		want error
-	}{
-		{"no inputs", func() error { _, err := Model(nil, l, testPrices(), sizes, inst); return err }, ErrBadModel},
-		{"no prices", func() error { _, err := Model(good, l, nil, sizes, inst); return err }, ErrBadPrices},
-		{"zero size", func() error { _, err := Model(good, l, testPrices(), []int64{0}, inst); return err }, ErrBadModel},
-		{"zero instances", func() error { _, err := Model(good, l, testPrices(), sizes, []int{0}); return err }, ErrBadModel},
-		{"zero rate", func() error {
-			bad := l
-			bad.AccountRequestsPerSecond = 0
-			_, err := Model(good, bad, testPrices(), sizes, inst)
-			return err
-		}, ErrBadModel},
-		{"odd Flex size", func() error {
-			bad := l
-			bad.FlexInstanceMemoryMB = 1000
-			_, err := Model(good, bad, testPrices(), sizes, inst)
-			return err
-		}, ErrBadMeasurement},
-	}
-	badInputs := map[string]func(*ModelInputs){
-		"NaN latency":       func(in *ModelInputs) { in.MessageLatencySeconds = math.NaN() },
-		"negative merge":    func(in *ModelInputs) { in.MergeSecondsPerPartial = -1 },
-		"zero unit":         func(in *ModelInputs) { in.UnitSizeBytes = 0 },
-		"zero speed":        func(in *ModelInputs) { in.AggregateSecondsPerMB = 0 },
-		"no transport":      func(in *ModelInputs) { in.Transport = "" },
-		"unknown op class":  func(in *ModelInputs) { in.OpsPerUnit = []OpRate{{ServiceQueue, ClassWrite, 1}} },
-		"negative op count": func(in *ModelInputs) { in.OpsPerUnit = []OpRate{{ServiceQueue, ClassQueue1, -1}} },
-	}
-	for name, f := range badInputs {
-		tests = append(tests, struct {
-			name string
-			run  func() error
-			want error
-		}{name, func() error {
-			in := modelInputs()
-			f(&in)
-			_, err := Model([]ModelInputs{in}, l, testPrices(), sizes, inst)
-			return err
-		}, ErrBadModel})
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			require.ErrorIs(t, tt.run(), tt.want)
-		})
-	}
+	l.ColdStartSeconds = 2
+	cold, err := Model([]ModelInputs{modelInputs()}, l, testPrices(), []int64{10e9}, []int{10})
+	require.NoError(t, err)
+	assert.InDelta(t, 12.8, cold.Rows[0].Flex.Aggregate, 1e-9)
+	assert.Contains(t, strings.Join(cold.Assumptions, "\n"), "starts work 2 s after")
 }
 
-func TestModelInputsFromRuns(t *testing.T) {
-	cq := testConfig(TransportQueue, 4)
-	runs := synthRuns(t, cq, 2, defaultSynth(TransportQueue))
-	// Emulated runs say nothing about speed and must be ignored.
+func TestRampSeconds(t *testing.T) {
+	assert.Zero(t, rampSeconds(0, 4, 4, 1, 0))
+	assert.InDelta(t, 10, rampSeconds(10, 1, 4, 1, 0), 1e-12, "one instance does all the work")
+	assert.InDelta(t, 0.5, rampSeconds(2, 4, 4, 1, 0), 1e-12, "four instances from the start")
+	// 100 on up to 100 instances, 4 more per second: after k seconds
+	// 4+8+…+4k = 2k(k+1) is done; k=6 gives 84, then 28 instances do the
+	// remaining 16 in 16/28 s.
+	assert.InDelta(t, 6+16.0/28, rampSeconds(100, 100, 4, 1, 0), 1e-12)
+	assert.InDelta(t, 1.5+10, rampSeconds(10, 1, 4, 1, 1.5), 1e-12, "a cold start comes first")
+}
+
+func TestFitTerms(t *testing.T) {
+	// An exact line through points with distinct x: found exactly.
+	xs := [][]float64{{1, 10}, {1, 20}, {1, 40}}
+	f, ok := fitTerms([]string{"1", "n"}, xs, []float64{1.2, 1.4, 1.8})
+	require.True(t, ok)
+	assert.InDelta(t, 1.0, f.Terms["1"], 1e-9)
+	assert.InDelta(t, 0.02, f.Terms["n"], 1e-12)
+	assert.Equal(t, 3, f.Points)
+
+	// One x value: the terms cannot be told apart, so the smallest set
+	// that fits is kept (the constant, the first term).
+	f, ok = fitTerms([]string{"1", "n"}, [][]float64{{1, 100}, {1, 100}}, []float64{2, 2})
+	require.True(t, ok)
+	assert.Equal(t, map[string]float64{"1": 2}, f.Terms)
+
+	// A falling line would need a negative slope: the slope is dropped.
+	f, ok = fitTerms([]string{"1", "n"}, xs, []float64{3, 2, 1})
+	require.True(t, ok)
+	_, hasN := f.Terms["n"]
+	assert.False(t, hasN)
+	assert.Positive(t, f.Terms["1"])
+
+	_, ok = fitTerms([]string{"n"}, [][]float64{{0}}, []float64{1})
+	assert.False(t, ok, "no usable term")
+}
+
+func TestModelInputsFromRunsAndBacktest(t *testing.T) {
+	// Queue runs of 4, 10 and 20 chunks (one unit per chunk), and an
+	// emulated run that must be ignored.
+	var runs []Run
+	for _, chunks := range []int{4, 10, 20} {
+		runs = append(runs, synthRuns(t, testConfig(TransportQueue, chunks), 3, defaultSynth(TransportQueue))...)
+	}
 	emu := testConfig(TransportQueue, 4)
 	emu.Arch, emu.Emulated = "arm64", true
 	slow := defaultSynth(TransportQueue)
 	slow.aggMS = 5000
 	runs = append(runs, synthRuns(t, emu, 1, slow)...)
 
-	ins := ModelInputsFromRuns(runs)
+	ins, err := ModelInputsFromRuns(runs, "results/x/results.json", nil)
+	require.NoError(t, err)
 	require.Len(t, ins, 1)
 	in := ins[0]
 	assert.Equal(t, "queue", in.Transport)
-	assert.Contains(t, in.Source, "measured: 2 run(s), 8 units")
-	// SF1 in 4 chunks: units of 6.075 MB, smaller than the 8 MiB unit size.
-	assert.Equal(t, int64(6_075_000), in.UnitSizeBytes)
-	// All units have one size, so no line can be fitted: units of 6.075 MB
-	// take 52.15 ms (+0, 1, 2, 0 ms) — 211.6 ms per 24.3 MB, no fixed part.
-	assert.Zero(t, in.AggregateFixedSeconds)
-	assert.InDelta(t, 0.2116/24.3, in.AggregateSecondsPerMB, 1e-12)
-	assert.InDelta(t, 0.005, in.MessageLatencySeconds, 1e-9)
-	assert.InDelta(t, 0.003, in.MergeSecondsPerPartial, 1e-12)
-	assert.InDelta(t, 0.0075, in.PlanSecondsPerUnit, 1e-12)
-	assert.InDelta(t, 9.0/4, in.ExecutionsPerUnit, 1e-12)
-	assert.InDelta(t, 47.0/4, in.RequestsPerUnit, 1e-12)
+	assert.Contains(t, in.Source, "results/x/results.json: 9 run(s), 102 units")
+	assert.Equal(t, 24, in.Concurrency, "recorded by the runs")
+	assert.Contains(t, in.ConcurrencySource, "recorded by the runs")
+	// The synthetic dispatch is 10 ms + 30 ms plan + 5 ms latency = 45 ms
+	// whatever the unit count.
+	assert.InDelta(t, 0.045, in.Dispatch.at(10, 0), 1e-6)
+	assert.InDelta(t, 2.0, in.ExecutionsPerUnit, 0.1)
 	assert.Equal(t, 1.0, in.QueueMessagesPerUnit)
-	assert.Equal(t, int64(60<<20), in.AggregatePeakRSSBytes)
-	assert.Equal(t, []OpRate{
-		{ServiceBlob, ClassRead, 2}, {ServiceBlob, ClassWrite, 1.25},
-		{ServiceQueue, ClassQueue1, 4}, {ServiceQueue, ClassQueue2, 4.5},
-	}, in.OpsPerUnit)
+	assert.Positive(t, in.FlexGBSecondsPerUnit)
 
-	// With units of two sizes (6.075 and 12.15 MB) a line is fitted; by
-	// hand (least squares over the 12 points): 41 ms + 1.9588 ms/MB. The
-	// larger units are the representative size.
-	withTwo := append(runs, synthRuns(t, testConfig(TransportQueue, 2), 2, defaultSynth(TransportQueue))...)
-	in = ModelInputsFromRuns(withTwo)[0]
-	assert.InDelta(t, 0.041, in.AggregateFixedSeconds, 1e-9)
-	assert.InDelta(t, 0.0019588477366255, in.AggregateSecondsPerMB, 1e-12)
-	assert.Equal(t, int64(12_150_000), in.UnitSizeBytes)
+	rows := Backtest(runs, ins)
+	require.Len(t, rows, 3, "the emulated configuration is not back-tested")
+	for _, r := range rows {
+		assert.Equal(t, 3, r.Runs)
+		assert.True(t, r.Within(), "%s: %+.1f %%", r.Config, r.Error*100)
+		assert.InDelta(t, r.Measured, r.Predicted, 0.05*r.Measured, "%s: the synthetic runs follow the model's form", r.Config)
+	}
 
-	// Both transports, queue first.
-	both := append(runs, synthRuns(t, testConfig(TransportBlob, 4), 1, defaultSynth(TransportBlob))...)
-	ins = ModelInputsFromRuns(both)
-	require.Len(t, ins, 2)
-	assert.Equal(t, []string{"queue", "blob"}, []string{ins[0].Transport, ins[1].Transport})
-	assert.Zero(t, ins[1].QueueMessagesPerUnit)
-	assert.InDelta(t, 0.150, ins[1].MessageLatencySeconds, 1e-9)
+	// Runs that did not record their concurrency need it from host.json.
+	for i := range runs {
+		runs[i].Concurrency = nil
+	}
+	_, err = ModelInputsFromRuns(runs, "x", nil)
+	require.ErrorIs(t, err, ErrBadModel)
+	ins, err = ModelInputsFromRuns(runs, "x", &Concurrency{Queue: 7, Blob: 3})
+	require.NoError(t, err)
+	assert.Equal(t, 7, ins[0].Concurrency)
+	assert.Contains(t, ins[0].ConcurrencySource, "host.json")
 
-	assert.Nil(t, ModelInputsFromRuns(nil))
+	none, err := ModelInputsFromRuns(nil, "x", nil)
+	require.NoError(t, err)
+	assert.Nil(t, none)
 }
 
-func TestFitLine(t *testing.T) {
-	tests := []struct {
-		name            string
-		points          []point
-		wantFixed, want float64
-		ok              bool
-	}{
-		{"exact line", []point{{1, 3}, {2, 5}, {4, 9}}, 1, 2, true},
-		{"one x: through the origin", []point{{2, 4}, {2, 6}}, 0, 2.5, true},
-		{"negative intercept: through the origin", []point{{1, 0.5}, {2, 3}}, 0, 3.5 / 3, true},
-		{"falling line: through the origin", []point{{1, 4}, {2, 2}}, 0, 2, true},
-		{"no size", []point{{0, 1}}, 0, 0, false},
-		{"nothing", nil, 0, 0, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			fixed, per, ok := fitLine(tt.points)
-			assert.Equal(t, tt.ok, ok)
-			assert.InDelta(t, tt.wantFixed, fixed, 1e-12)
-			assert.InDelta(t, tt.want, per, 1e-12)
-		})
+func TestBacktestMiss(t *testing.T) {
+	runs := synthRuns(t, testConfig(TransportQueue, 10), 2, defaultSynth(TransportQueue))
+	in := modelInputs() // not fitted on these runs: far too slow
+	rows := Backtest(runs, []ModelInputs{in})
+	require.Len(t, rows, 1)
+	assert.False(t, rows[0].Within())
+	var b strings.Builder
+	require.NoError(t, WriteBacktest(&b, rows))
+	assert.Contains(t, b.String(), "MISS")
+}
+
+func TestModelErrors(t *testing.T) {
+	ok := []ModelInputs{modelInputs()}
+	for name, run := range map[string]func() error{
+		"no inputs": func() error { _, err := Model(nil, DefaultModelLimits(), testPrices(), nil, nil); return err },
+		"no prices": func() error { _, err := Model(ok, DefaultModelLimits(), nil, nil, nil); return err },
+		"bad size":  func() error { _, err := Model(ok, DefaultModelLimits(), testPrices(), []int64{0}, nil); return err },
+		"bad n":     func() error { _, err := Model(ok, DefaultModelLimits(), testPrices(), nil, []int{0}); return err },
+		"negative fit": func() error {
+			in := modelInputs()
+			in.Aggregate.Terms["n"] = -1
+			_, err := Model([]ModelInputs{in}, DefaultModelLimits(), testPrices(), nil, nil)
+			return err
+		},
+		"no concurrency": func() error {
+			in := modelInputs()
+			in.Concurrency = 0
+			_, err := Model([]ModelInputs{in}, DefaultModelLimits(), testPrices(), nil, nil)
+			return err
+		},
+		"bad limits": func() error {
+			l := DefaultModelLimits()
+			l.ScaleDecisionSeconds = math.Inf(1)
+			_, err := Model(ok, l, testPrices(), nil, nil)
+			return err
+		},
+	} {
+		err := run()
+		require.Error(t, err, name)
+		if name != "no prices" {
+			assert.ErrorIs(t, err, ErrBadModel, name)
+		}
 	}
 }

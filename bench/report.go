@@ -57,6 +57,9 @@ type ReportOptions struct {
 	ModelLimits    *ModelLimits
 	ModelSizes     []int64
 	ModelInstances []int
+	// HostConcurrency is the per-instance concurrency host.json gives, for
+	// runs that did not record it (results written before they did).
+	HostConcurrency *Concurrency
 }
 
 var labelPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
@@ -91,14 +94,21 @@ func NewReport(o ReportOptions) (Report, error) {
 		limits = *o.ModelLimits
 	}
 	limits.FlexInstanceMemoryMB = o.Billing.FlexInstanceMemoryMB
-	inputs := ModelInputsFromRuns(o.Runs)
-	if len(inputs) == 0 {
-		inputs = DefaultModelInputs()
-	}
-	model, err := Model(inputs, limits, o.Prices,
-		cmpSlice(o.ModelSizes, DefaultModelSizes()), cmpSlice(o.ModelInstances, DefaultModelInstances()))
+	source := filepath.ToSlash(filepath.Join(ReportDir("", o.Created, o.Label), ResultsFile))
+	inputs, err := ModelInputsFromRuns(o.Runs, source, o.HostConcurrency)
 	if err != nil {
 		return Report{}, err
+	}
+	var model ModelTable
+	if len(inputs) == 0 {
+		model = ModelTable{Limits: limits, Note: "no counted run with native (not emulated) timings to fit the model on: emulated timings say nothing about speed."}
+	} else {
+		model, err = Model(inputs, limits, o.Prices,
+			cmpSlice(o.ModelSizes, DefaultModelSizes()), cmpSlice(o.ModelInstances, DefaultModelInstances()))
+		if err != nil {
+			return Report{}, err
+		}
+		model.Backtest = Backtest(o.Runs, inputs)
 	}
 	return Report{
 		Schema: ReportSchema, Label: o.Label, Created: o.Created.UTC(), Machine: o.Machine,
@@ -258,4 +268,56 @@ func modTime(path string) time.Time {
 		return time.Time{}
 	}
 	return st.ModTime()
+}
+
+// RecomputeReport rebuilds the report of a results.json from its raw
+// measurements alone: every derived figure (statistics, GB-seconds, cost,
+// the scale model and its back-test) is computed again by this code, with
+// the report's own price table and billing. Fields the raw measurements do
+// not need (derived figures of an older version) are ignored; the schema
+// must match. hostConcurrency, when not nil, gives the model the
+// per-instance concurrency of runs that did not record it, for a machine of
+// the report's core count.
+func RecomputeReport(path string, hostConcurrency func(cores int) (*Concurrency, error)) (Report, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Report{}, fmt.Errorf("recompute report: %w", err)
+	}
+	var raw struct {
+		Schema  string        `json:"schema"`
+		Label   string        `json:"label"`
+		Created time.Time     `json:"created"`
+		Machine Machine       `json:"machine"`
+		Prices  PriceTable    `json:"prices"`
+		Billing Billing       `json:"billing"`
+		Notes   []string      `json:"notes"`
+		Runs    []Measurement `json:"runs"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return Report{}, fmt.Errorf("recompute report %s: %w: %w", path, ErrBadReport, err)
+	}
+	if raw.Schema != ReportSchema {
+		return Report{}, fmt.Errorf("recompute report %s: %w: schema %q, want %q", path, ErrBadReport, raw.Schema, ReportSchema)
+	}
+	if raw.Billing == (Billing{}) {
+		raw.Billing = DefaultBilling()
+	}
+	runs := make([]Run, 0, len(raw.Runs))
+	for _, m := range raw.Runs {
+		r, err := NewRun(m, &raw.Prices, raw.Billing)
+		if err != nil {
+			return Report{}, fmt.Errorf("recompute report %s: %w", path, err)
+		}
+		runs = append(runs, r)
+	}
+	var conc *Concurrency
+	if hostConcurrency != nil {
+		if conc, err = hostConcurrency(raw.Machine.Cores); err != nil {
+			return Report{}, fmt.Errorf("recompute report %s: %w", path, err)
+		}
+	}
+	return NewReport(ReportOptions{
+		Label: raw.Label, Created: raw.Created, Machine: raw.Machine, Prices: &raw.Prices, Billing: raw.Billing,
+		Notes: raw.Notes, Runs: runs, HostConcurrency: conc,
+	})
 }

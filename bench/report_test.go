@@ -91,7 +91,7 @@ func TestWriteReport(t *testing.T) {
 		"## Queue vs blob",
 		"## Recommendation by use case",
 		"## Scale model",
-		"measured: 6 run(s)",
+		"6 run(s)",
 		"## Invalid runs",
 		"GERMANY",
 		"arm64 (emulated) †",
@@ -202,8 +202,11 @@ func TestEmulatedOnlyReport(t *testing.T) {
 	rep, err := NewReport(ReportOptions{Label: "queue", Created: time.Now(), Machine: testMachine, Prices: testPrices(),
 		Runs: synthRuns(t, c, 1, defaultSynth(TransportQueue))})
 	require.NoError(t, err)
-	// No trustworthy timing: the model falls back to documented defaults.
-	assert.Contains(t, rep.Model.Inputs[0].Source, "defaults")
+	// No trustworthy timing: no model, and the report says why (there are
+	// no invented defaults to fall back to).
+	assert.Empty(t, rep.Model.Inputs)
+	assert.Empty(t, rep.Model.Rows)
+	assert.Contains(t, rep.Model.Note, "emulated timings say nothing about speed")
 	dir := t.TempDir()
 	require.NoError(t, WriteReport(dir, rep))
 	md, err := os.ReadFile(filepath.Join(dir, MarkdownFile))
@@ -226,7 +229,7 @@ func TestNewReportErrors(t *testing.T) {
 		{"no prices", func(o *ReportOptions) { o.Prices = nil }, ErrBadReport},
 		{"no runs", func(o *ReportOptions) { o.Runs = nil }, ErrBadReport},
 		{"no time", func(o *ReportOptions) { o.Created = time.Time{} }, ErrBadReport},
-		{"bad model limits", func(o *ReportOptions) { l := DefaultModelLimits(); l.UnitsPerInstance = 0; o.ModelLimits = &l }, ErrBadModel},
+		{"bad model limits", func(o *ReportOptions) { l := DefaultModelLimits(); l.ScaleOutPerDecision = 0; o.ModelLimits = &l }, ErrBadModel},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

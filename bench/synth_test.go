@@ -65,6 +65,7 @@ func synthMeasurement(c Config, rep int, warm bool, s synth) Measurement {
 		Config: c, Repetition: rep, WarmUp: warm,
 		SubmittedAt: t0, InputBytes: input, InputRows: int64(c.ScaleFactor * 150000),
 		Correct: !s.wrong, BaselineSeconds: 0.012 * c.ScaleFactor, RawDownloadSeconds: 0.04 * c.ScaleFactor,
+		Concurrency: &Concurrency{Queue: 24, Blob: 16, Processors: 2},
 	}
 	if s.wrong {
 		m.Mismatch = "nation 7 (GERMANY): count 5999 want 6000"

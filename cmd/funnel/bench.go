@@ -21,10 +21,11 @@ import (
 	"github.com/funnelpipe/funnel/job"
 )
 
-const benchUsage = "[--transport queue|blob|both] [--sf 10] [--chunks 100] [--unit-mb 8] [--instances 1] [--reps 3] [--warmup 1] " +
+const benchUsage = "[--transport queue|blob|both] [--sf 10] [--chunks 100] [--unit-mb 8] [--instances 1] [--reps 5] [--warmup 1] " +
 	"[--arch amd64|arm64] [--out bench/results] [--sweep batch|scale|size] [flags]\n" +
 	"       funnel bench --remote [--api URL] [--key K] [--account NAME | --connection S] [--transport ...] [--sf 1] [--chunks 10] (see funnel bench --remote -h)\n" +
-	"       funnel bench --model [-from results.json] [-format text|markdown|json] [scale model flags, see funnel bench-model -h]"
+	"       funnel bench --model -from results.json [--backtest] [-format text|markdown|json] [scale model flags, see funnel bench-model -h]\n" +
+	"       funnel bench --recompute REPORT_DIR... (rebuild reports from their raw runs)"
 
 // cmdBench runs the benchmark (runner.Run) and writes its report,
 // or with --model prints the scale model.
@@ -34,6 +35,9 @@ func cmdBench(ctx context.Context, e env, args []string) error {
 	}
 	if rest, ok := cutBoolFlag(args, "remote"); ok {
 		return cmdBenchRemote(ctx, e, rest)
+	}
+	if len(args) > 0 && (args[0] == "--recompute" || args[0] == "-recompute") {
+		return cmdBenchRecompute(ctx, e, args[1:])
 	}
 	ba, err := parseBenchArgs(e, args)
 	if err != nil {
@@ -112,7 +116,7 @@ func parseBenchArgs(e env, args []string) (benchArgs, error) {
 	chunks := fs.String("chunks", "100", "number(s) of chunk files (blobs) the table is cut into, comma-separated")
 	unitMB := fs.Int("unit-mb", job.DefaultUnitMB, fmt.Sprintf("work unit size in MiB (1..%d)", job.MaxUnitMB))
 	instances := fs.String("instances", "1", "handler processes per app, comma-separated for several configurations")
-	reps := fs.Int("reps", 3, "measured repetitions per configuration")
+	reps := fs.Int("reps", 5, "measured repetitions per configuration (headline figures are medians; 5 or more give a usable range)")
 	warmup := fs.Int("warmup", 1, "warm-up runs per configuration, left out of the figures")
 	arch := fs.String("arch", runtime.GOARCH, "handler architecture: amd64 or arm64 (another than this machine's runs under qemu, timings marked emulated)")
 	outDir := fs.String("out", filepath.Join("bench", "results"), "results `folder`: the report goes to <out>/<date>-<label>/")
