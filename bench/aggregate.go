@@ -7,13 +7,20 @@ import (
 	"strings"
 )
 
-// Stat is the mean, minimum and maximum of one figure over repetitions.
+// Stat is the median, mean, minimum and maximum of one figure over
+// repetitions. Reports quote the median with the range: a slow outlier on a
+// shared machine moves the mean, not the median.
 type Stat struct {
-	Mean float64 `json:"mean"`
-	Min  float64 `json:"min"`
-	Max  float64 `json:"max"`
-	N    int     `json:"n"`
+	Median float64 `json:"median"`
+	Mean   float64 `json:"mean"`
+	Min    float64 `json:"min"`
+	Max    float64 `json:"max"`
+	N      int     `json:"n"`
 }
+
+// MinHeadlineRuns is how many measured runs a headline figure needs before
+// its median and range are quoted without a warning.
+const MinHeadlineRuns = 5
 
 // NewStat summarises values; no values give the zero Stat.
 func NewStat(values []float64) Stat {
@@ -28,19 +35,21 @@ func NewStat(values []float64) Stat {
 		s.Max = max(s.Max, v)
 	}
 	s.Mean = sum / float64(len(values))
+	sorted := slices.Sorted(slices.Values(values))
+	s.Median = median(sorted)
 	return s
 }
 
-// String prints "mean (min–max)" with 3 significant digits, or the mean
-// alone when all values are equal.
+// String prints "median (min–max)" with 3 significant digits, or the
+// median alone when all values are equal.
 func (s Stat) String() string {
 	if s.N == 0 {
 		return "—"
 	}
 	if s.Min == s.Max {
-		return Sig(s.Mean, 3)
+		return Sig(s.Median, 3)
 	}
-	return fmt.Sprintf("%s (%s–%s)", Sig(s.Mean, 3), Sig(s.Min, 3), Sig(s.Max, 3))
+	return fmt.Sprintf("%s (%s–%s)", Sig(s.Median, 3), Sig(s.Min, 3), Sig(s.Max, 3))
 }
 
 // Aggregate summarises the measured repetitions of one configuration. The

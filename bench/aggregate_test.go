@@ -9,8 +9,14 @@ import (
 
 func TestNewStat(t *testing.T) {
 	s := NewStat([]float64{3, 1, 2})
-	assert.Equal(t, Stat{Mean: 2, Min: 1, Max: 3, N: 3}, s)
+	assert.Equal(t, Stat{Median: 2, Mean: 2, Min: 1, Max: 3, N: 3}, s)
 	assert.Equal(t, "2 (1–3)", s.String())
+	// The median, not the mean, is quoted: one slow run moves only the mean.
+	slow := NewStat([]float64{1, 1.1, 1.2, 1.3, 9})
+	assert.Equal(t, 1.2, slow.Median)
+	assert.InDelta(t, 2.72, slow.Mean, 1e-12)
+	assert.Equal(t, "1.2 (1–9)", slow.String())
+	assert.Equal(t, 1.5, NewStat([]float64{2, 1}).Median, "an even count takes the middle two's mean")
 	assert.Equal(t, "5", NewStat([]float64{5, 5}).String())
 	assert.Equal(t, "—", NewStat(nil).String())
 }

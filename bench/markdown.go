@@ -109,7 +109,16 @@ func ratioCell(s Stat) string {
 
 func writeHeadline(b *strings.Builder, r Report, cur string) {
 	b.WriteString("## Results per configuration\n\n")
-	fmt.Fprintf(b, "Figures are the mean over counted repetitions with (min–max). Times in seconds, throughput in MB/s of input (10^6 bytes), "+
+	few := 0
+	for _, a := range r.Aggregates {
+		if a.Repetitions > 0 && a.Repetitions < MinHeadlineRuns {
+			few++
+		}
+	}
+	if few > 0 {
+		fmt.Fprintf(b, "**%d configuration(s) have fewer than %d counted runs: their median and range are not a reliable spread.**\n\n", few, MinHeadlineRuns)
+	}
+	fmt.Fprintf(b, "Figures are the median over counted repetitions with (min–max). Times in seconds, throughput in MB/s of input (10^6 bytes), "+
 		"cost per run and per GB of input in %s at list prices without free grants.\n\n", cur)
 	b.WriteString("| transport | arch | SF | chunks | unit | instances | runs | end-to-end s | throughput MB/s | × baseline | × raw download | invocations | aggregate p50 / p95 ms | storage ops | cost/run Flex | cost/run Consumption | cost/GB Flex | cost/GB Consumption |\n")
 	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
@@ -180,7 +189,7 @@ func writeStages(b *strings.Builder, r Report) {
 
 func writeResources(b *strings.Builder, r Report, cur string) {
 	b.WriteString("## Resources, billing and storage operations\n\n")
-	fmt.Fprintf(b, "Per run, mean (min–max). GB-s as each plan would bill them (Flex Consumption at %d MB instances). "+
+	fmt.Fprintf(b, "Per run, median (min–max). GB-s as each plan would bill them (Flex Consumption at %d MB instances). "+
 		"CPU seconds are summed over an app's instances; peak RSS is its largest instance's.\n\n", r.Billing.FlexInstanceMemoryMB)
 	b.WriteString("| configuration | last aggregate → result s | GB-s Consumption | GB-s Flex | storage ops cost | bytes moved | app | instances | CPU s | peak RSS |\n")
 	b.WriteString("|---|---:|---:|---:|---:|---:|---|---:|---:|---:|\n")
@@ -191,7 +200,7 @@ func writeResources(b *strings.Builder, r Report, cur string) {
 		head := fmt.Sprintf("| %s | %s | %s | %s | %s | %s ",
 			mdEscape(a.Config.String()), timeCell(a.Config, a.LastAggregateToResultSeconds.String()),
 			a.GBSecondsConsumption.String(), a.GBSecondsFlex.String(), a.CostStorage.String(),
-			formatDecimalBytes(a.StorageBytes.Mean))
+			formatDecimalBytes(a.StorageBytes.Median))
 		if len(a.Apps) == 0 {
 			b.WriteString(head + "| — | — | — | — |\n")
 			continue
@@ -206,7 +215,7 @@ func writeResources(b *strings.Builder, r Report, cur string) {
 	}
 	b.WriteString("\n")
 
-	b.WriteString("Storage operations per run by billing class (mean):\n\n")
+	b.WriteString("Storage operations per run by billing class (median):\n\n")
 	classes := []struct {
 		s Service
 		c BillingClass
@@ -226,7 +235,7 @@ func writeResources(b *strings.Builder, r Report, cur string) {
 			v := "0"
 			for _, cs := range a.OpsByClass {
 				if cs.Service == k.s && cs.Class == k.c {
-					v = Sig(cs.Count.Mean, 4)
+					v = Sig(cs.Count.Median, 4)
 				}
 			}
 			fmt.Fprintf(b, " %s |", v)
@@ -244,9 +253,10 @@ func writeComparison(b *strings.Builder, r Report, cur string) {
 			"run `make bench` for the comparison.\n\n")
 		return
 	}
-	fmt.Fprintf(b, "Configurations run with both transports. Ratios are blob ÷ queue: above 1 the queue transport is faster or cheaper. Costs in %s, Flex Consumption.\n\n", cur)
-	b.WriteString("| SF | chunks | unit | instances | arch | queue s | blob s | blob/queue time | queue cost | blob cost | blob/queue cost | queue ops | blob ops | queue agg p95 ms | blob agg p95 ms |\n")
-	b.WriteString("|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Fprintf(b, "Configurations run with both transports. Ratios are blob ÷ queue: above 1 the queue transport is faster or cheaper. Times and costs are medians; "+
+		"the paired time ratio is the median (min–max) of blob ÷ queue, repetition i against repetition i (run back to back on one stack when the transports shared one, as the runner does now). Costs in %s, Flex Consumption.\n\n", cur)
+	b.WriteString("| SF | chunks | unit | instances | arch | queue s | blob s | blob/queue time | paired blob/queue time | queue cost | blob cost | blob/queue cost | queue ops | blob ops | queue agg p95 ms | blob agg p95 ms |\n")
+	b.WriteString("|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	fn := r.aggregateFunction()
 	for _, p := range pairs {
 		c := p.Queue.Config
@@ -257,15 +267,41 @@ func writeComparison(b *strings.Builder, r Report, cur string) {
 		if s, ok := p.Blob.Stage(fn); ok {
 			bp = Sig(s.P95MS, 3)
 		}
-		fmt.Fprintf(b, "| %s | %d | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+		fmt.Fprintf(b, "| %s | %d | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
 			FormatFloat(c.ScaleFactor), c.Chunks, FormatBytes(c.UnitSizeBytes), c.InstancesPerApp, c.Arch,
-			Sig(p.Queue.EndToEndSeconds.Mean, 3), Sig(p.Blob.EndToEndSeconds.Mean, 3),
-			ratioText(p.Blob.EndToEndSeconds.Mean, p.Queue.EndToEndSeconds.Mean),
-			Sig(p.Queue.CostFlex.Mean, 3), Sig(p.Blob.CostFlex.Mean, 3),
-			ratioText(p.Blob.CostFlex.Mean, p.Queue.CostFlex.Mean),
-			Sig(p.Queue.StorageOps.Mean, 4), Sig(p.Blob.StorageOps.Mean, 4), qp, bp)
+			Sig(p.Queue.EndToEndSeconds.Median, 3), Sig(p.Blob.EndToEndSeconds.Median, 3),
+			ratioText(p.Blob.EndToEndSeconds.Median, p.Queue.EndToEndSeconds.Median),
+			ratioCell(PairedRatio(r.Runs, p.Queue.Config, p.Blob.Config)),
+			Sig(p.Queue.CostFlex.Median, 3), Sig(p.Blob.CostFlex.Median, 3),
+			ratioText(p.Blob.CostFlex.Median, p.Queue.CostFlex.Median),
+			Sig(p.Queue.StorageOps.Median, 4), Sig(p.Blob.StorageOps.Median, 4), qp, bp)
 	}
 	b.WriteString("\n")
+}
+
+// PairedRatio is blob ÷ queue end-to-end time over the repetitions both
+// configurations counted, repetition i against repetition i (run back to
+// back when the transports shared a stack).
+func PairedRatio(runs []Run, queue, blob Config) Stat {
+	q, b := map[int]float64{}, map[int]float64{}
+	for _, r := range runs {
+		if !r.Valid() {
+			continue
+		}
+		switch r.Config {
+		case queue:
+			q[r.Repetition] = r.EndToEndSeconds
+		case blob:
+			b[r.Repetition] = r.EndToEndSeconds
+		}
+	}
+	var ratios []float64
+	for rep, qs := range q {
+		if bs, ok := b[rep]; ok && qs > 0 {
+			ratios = append(ratios, bs/qs)
+		}
+	}
+	return NewStat(ratios)
 }
 
 func ratioText(num, den float64) string {
@@ -321,13 +357,13 @@ func writeInvalid(b *strings.Builder, r Report) {
 func writeMethod(b *strings.Builder, r Report) {
 	cur := r.Prices.Currency
 	b.WriteString("## Method and caveats\n\n")
-	b.WriteString("- Each run starts a fresh Azurite; the data is generated and uploaded before the clock starts; a run is timed from the job's submission to its published result. " +
-		"The first run of each configuration is a warm-up and is left out.\n")
+	b.WriteString("- Each stack configuration starts a fresh Azurite and hosts; the data is generated and uploaded before the clock starts; a run is timed from the job's submission to its published result. " +
+		"Warm-up runs are left out. Headline figures are medians with their range.\n")
 	b.WriteString("- Storage is Azurite on this machine, a single Node.js process: timings are bound by the emulator, not by Azure Storage. The scale model below extrapolates to Azure's limits.\n")
 	fmt.Fprintf(b, "- Costs are %s at list prices from the repository's price table of %s, **without the monthly free grants**, for Functions (executions plus GB-s) and storage operations by class; both plans pay the same storage operations.\n",
 		cur, r.Prices.Date)
-	fmt.Fprintf(b, "- Consumption GB-s: each instance's busy periods, billed at its peak RSS rounded up to 128 MB (128–1,536 MB), each period at least 100 ms. "+
-		"Flex Consumption GB-s: the %d MB instance size times each busy period, at least 1 s, rounded up to 100 ms.\n", r.Billing.FlexInstanceMemoryMB)
+	fmt.Fprintf(b, "- GB-s by package bench/billing: Consumption per execution (at least 100 ms, rounded up to 1 ms; memory the instance's peak RSS shared among the executions in flight, rounded up to 128 MB, 128–1,536 MB). "+
+		"Flex Consumption per instance activity period at the %d MB instance size (at least 1 s, rounded up to 100 ms; an invocation joins a period while it is billed or within 100 ms of its end).\n", r.Billing.FlexInstanceMemoryMB)
 	b.WriteString("- **No Azure Functions hosting plan runs on arm64 today** (azure-functions-host issue 8437): arm64 figures are for self-hosted or local hosts, " +
 		"and arm64 runs emulated under qemu on an amd64 machine check correctness only.\n\n")
 	b.WriteString("Prices used:\n\n| price | amount | region | seen | verified | source |\n|---|---:|---|---|---|---|\n")

@@ -149,7 +149,7 @@ func addLine(p *plot.Plot, i int, label string, dashed bool, pts plotter.XYs, st
 	}
 	r := rangeXYs{XYs: pts, low: make([]float64, len(stats)), high: make([]float64, len(stats))}
 	for j, s := range stats {
-		r.low[j], r.high[j] = s.Mean-s.Min, s.Max-s.Mean
+		r.low[j], r.high[j] = s.Median-s.Min, s.Max-s.Median
 	}
 	bars, err := plotter.NewYErrorBars(r)
 	if err != nil {
@@ -184,7 +184,7 @@ func writePlots(dir string, r Report) ([]plotFile, error) {
 	for i, s := range ss {
 		pts, stats := make(plotter.XYs, len(s.aggs)), make([]Stat, len(s.aggs))
 		for j, a := range s.aggs {
-			pts[j] = plotter.XY{X: float64(a.Config.Chunks), Y: a.EndToEndSeconds.Mean}
+			pts[j] = plotter.XY{X: float64(a.Config.Chunks), Y: a.EndToEndSeconds.Median}
 			stats[j] = a.EndToEndSeconds
 		}
 		if err := addLine(p, i, seriesLabel(s, ss), false, pts, stats); err != nil {
@@ -193,7 +193,7 @@ func writePlots(dir string, r Report) ([]plotFile, error) {
 	}
 	headroom(p)
 	f := plotFile{Base: "e2e_vs_chunks", Title: "End-to-end time vs chunks",
-		Caption: "Mean over repetitions; bars span min to max."}
+		Caption: "Median over repetitions; bars span min to max."}
 	if err := savePlot(p, dir, f.Base, 8*vg.Inch, 5*vg.Inch); err != nil {
 		return nil, err
 	}
@@ -205,7 +205,7 @@ func writePlots(dir string, r Report) ([]plotFile, error) {
 		fs, cs := make([]Stat, len(s.aggs)), make([]Stat, len(s.aggs))
 		for j, a := range s.aggs {
 			x := float64(a.Config.Chunks)
-			flex[j] = plotter.XY{X: x, Y: a.CostFlex.Mean}
+			flex[j] = plotter.XY{X: x, Y: a.CostFlex.Median}
 			cons[j] = plotter.XY{X: x, Y: a.CostConsumption.Mean}
 			fs[j], cs[j] = a.CostFlex, a.CostConsumption
 		}

@@ -62,7 +62,7 @@ func Recommend(aggs []Aggregate, currency string) []Recommendation {
 		}}
 	}
 	input := func(p Pair) float64 { return float64(p.Queue.InputBytes) }
-	e2e := func(a Aggregate) float64 { return a.EndToEndSeconds.Mean }
+	e2e := func(a Aggregate) float64 { return a.EndToEndSeconds.Median }
 
 	var recs []Recommendation
 
@@ -72,7 +72,7 @@ func Recommend(aggs []Aggregate, currency string) []Recommendation {
 
 	large := extreme(pairs, func(p Pair) (float64, float64) { return input(p), float64(p.Queue.Config.Chunks) }, true)
 	recs = append(recs, choose("Large inputs, highest throughput (largest input run)", large,
-		func(a Aggregate) float64 { return a.ThroughputMBps.Mean }, true,
+		func(a Aggregate) float64 { return a.ThroughputMBps.Median }, true,
 		func(v float64) string { return Sig(v, 3) + " MB/s" }, "throughput"))
 
 	fine := extreme(pairs, func(p Pair) (float64, float64) { return float64(p.Queue.Config.Chunks), input(p) }, true)
@@ -159,7 +159,7 @@ func chooseCost(pairs []Pair, currency string) Recommendation {
 	logSum, n := 0.0, 0
 	var cheapestQ, cheapestB float64
 	for _, p := range pairs {
-		q, b := p.Queue.CostFlex.Mean, p.Blob.CostFlex.Mean
+		q, b := p.Queue.CostFlex.Median, p.Blob.CostFlex.Median
 		if q <= 0 || b <= 0 {
 			continue
 		}

@@ -88,10 +88,24 @@ func TestRunBenchmarkEndToEnd(t *testing.T) {
 		}
 		assert.Positive(t, r.Cost.Flex.Total)
 	}
-	// The stack log of each configuration is kept in the work folder.
+	// Both transports took turns on one stack, whose log is kept in the
+	// work folder; the queue run came first, the blob run after it.
 	logs, err := filepath.Glob(filepath.Join(work, "*", "stack.log"))
 	require.NoError(t, err)
-	assert.Len(t, logs, 2)
+	assert.Len(t, logs, 1)
+	var queueAt, blobAt time.Time
+	for _, r := range rep.Runs {
+		if r.Config.Transport == bench.TransportQueue {
+			queueAt = r.SubmittedAt
+		} else {
+			blobAt = r.SubmittedAt
+		}
+		assert.Positive(t, r.BaselineSeconds, "measured after the jobs, given to each repetition")
+		assert.Positive(t, r.RawDownloadSeconds)
+		require.NotNil(t, r.Concurrency, "the host's per-instance concurrency is recorded")
+		assert.Equal(t, 24, r.Concurrency.Queue)
+	}
+	assert.True(t, queueAt.Before(blobAt))
 }
 
 func stageOfRun(r bench.Run, fn string) (bench.StageStats, bool) {

@@ -131,14 +131,20 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 		notes   []string
 		aborted []string
 	)
-	for i, cfg := range configs {
-		progress("== configuration %d of %d: %s", i+1, len(configs), cfg)
+	groups := stackGroups(configs)
+	for i, group := range groups {
+		cfg := group[0]
+		var names []string
+		for _, g := range group {
+			names = append(names, g.Transport)
+		}
+		progress("== stack %d of %d: %s on one stack, interleaved: %s", i+1, len(groups), strings.Join(names, " and "), cfg)
 		d, err := cache.get(ctx, cfg.ScaleFactor, cfg.Chunks)
 		if err != nil {
 			return nil, err
 		}
-		cr := &configRunner{o: o, cfg: cfg, data: d, progress: progress,
-			dir: filepath.Join(work, fmt.Sprintf("%02d-%s-sf%s-c%d-x%d", i+1, cfg.Transport, bench.FormatFloat(cfg.ScaleFactor), cfg.Chunks, cfg.InstancesPerApp))}
+		cr := &configRunner{o: o, cfgs: group, data: d, progress: progress,
+			dir: filepath.Join(work, fmt.Sprintf("%02d-sf%s-c%d-x%d", i+1, bench.FormatFloat(cfg.ScaleFactor), cfg.Chunks, cfg.InstancesPerApp))}
 		ms, cnotes, err := cr.run(ctx)
 		for _, m := range ms {
 			r, nerr := bench.NewRun(m, prices, o.Billing)
@@ -153,7 +159,7 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 			if ctx.Err() != nil {
 				return nil, fmt.Errorf("bench: %w", ctx.Err())
 			}
-			msg := fmt.Sprintf("%s: aborted after %d run(s): %v", cfg, len(ms), err)
+			msg := fmt.Sprintf("%s (%s): aborted after %d run(s): %v", cfg, strings.Join(names, ", "), len(ms), err)
 			progress("ABORTED     %s", msg)
 			aborted = append(aborted, msg)
 			notes = append(notes, "**Configuration "+msg+"**")
@@ -240,8 +246,10 @@ func (o Options) methodNotes(loadStart, loadEnd string) []string {
 			"CPU seconds are each handler process's utime+stime from /proc over the window, peak RSS its VmHWM after a reset (clear_refs) before the job. " +
 			"The local host's own CPU and Azurite's are not in those figures (Azurite's is noted per configuration below).",
 		fmt.Sprintf("Baseline: the same kernel over the same chunk files from local disk (page cache warm), %d workers, units of the job's unit size. "+
-			"Raw download: every chunk blob from the same Azurite, %d at a time, bodies discarded. Both are measured right before each run.",
+			"Raw download: every chunk blob from the same Azurite, %d at a time, bodies discarded. Both are measured once per counted repetition after all jobs on the stack "+
+			"(measured right before a job, the download would warm Azurite's files for it); the i-th pair is set beside each transport's i-th repetition.",
 			runtime.GOMAXPROCS(0), o.Parallel),
+		"Configurations that differ only in their transport share one stack (one Azurite and one set of hosts, data uploaded once) and take turns on it, ABAB, warm-ups first, so that drift in the machine's load falls on both alike.",
 	}
 	if slices.Contains(o.Transports, bench.TransportBlob) {
 		notes = append(notes, "Blob-triggered functions run under the local host's stand-in for the Event Grid blob trigger, which lists the container every 100 ms while blobs arrive "+
@@ -258,10 +266,33 @@ func (o Options) methodNotes(loadStart, loadEnd string) []string {
 	return notes
 }
 
-// configRunner runs the repetitions of one configuration on its own stack.
+// stackGroups groups configurations that differ only in their transport,
+// in run order: each group runs on one stack.
+func stackGroups(configs []bench.Config) [][]bench.Config {
+	var out [][]bench.Config
+	for _, c := range configs {
+		key := c
+		key.Transport = ""
+		if n := len(out); n > 0 {
+			last := out[n-1][0]
+			last.Transport = ""
+			if last == key {
+				out[n-1] = append(out[n-1], c)
+				continue
+			}
+		}
+		out = append(out, []bench.Config{c})
+	}
+	return out
+}
+
+// configRunner runs the repetitions of a group of configurations on one
+// stack.
 type configRunner struct {
-	o        Options
-	cfg      bench.Config
+	o Options
+	// cfgs differ only in their transport: they share one stack and take
+	// turns on it.
+	cfgs     []bench.Config
 	data     *dataset
 	dir      string
 	progress func(string, ...any)
@@ -296,8 +327,8 @@ func (c *configRunner) run(ctx context.Context) (ms []bench.Measurement, notes [
 	instances := map[string]int{}
 	var keys []string
 	for _, app := range localstack.Apps() {
-		instances[app] = c.cfg.InstancesPerApp
-		for i := range c.cfg.InstancesPerApp {
+		instances[app] = c.cfgs[0].InstancesPerApp
+		for i := range c.cfgs[0].InstancesPerApp {
 			keys = append(keys, instanceKey(app, i))
 		}
 	}
@@ -354,7 +385,11 @@ func (c *configRunner) run(ctx context.Context) (ms []bench.Measurement, notes [
 	c.store = job.NewBlobStore(c.acct.Blob(), job.DefaultContainer)
 
 	load, _ := loadAverage(procstat.Default())
-	var extras []runExtra
+	// The transports of the group take turns on this one stack (ABAB), so
+	// that drift in the machine's load falls on both alike.
+	extras := map[bench.Config][]runExtra{}
+	stopped := map[bench.Config]bool{}
+	var measured []int // indexes into ms of the counted repetitions, in order
 	total := c.o.WarmUps + c.o.Reps
 	for i := range total {
 		warm := i < c.o.WarmUps
@@ -364,46 +399,91 @@ func (c *configRunner) run(ctx context.Context) (ms []bench.Measurement, notes [
 			rep = i - c.o.WarmUps + 1
 			what = fmt.Sprintf("rep %d/%d", rep, c.o.Reps)
 		}
-		m, x, err := c.once(ctx, rep, warm)
-		if err != nil {
-			return ms, notes, fmt.Errorf("%s: %w", what, err)
-		}
-		ms = append(ms, m)
-		verdict := "correct"
-		if !m.Correct {
-			verdict = "INVALID: " + m.Mismatch
-		}
-		var ops float64
-		for _, v := range x.bySource {
-			ops += v
-		}
-		c.progress("%-11s %.3f s submit→result (baseline %.3f s, raw download %.3f s), %d invocations, %.0f storage requests: %s",
-			what, m.ResultAt.Sub(m.SubmittedAt).Seconds(), m.BaselineSeconds, m.RawDownloadSeconds, len(m.Invocations), ops, verdict)
-		if len(x.restarted) > 0 {
-			notes = append(notes, fmt.Sprintf("%s, %s: handler(s) %s restarted during the run; what the old process counted after the run began is missing.",
-				c.cfg, what, strings.Join(x.restarted, ", ")))
-		}
-		if len(x.notReset) > 0 {
-			notes = append(notes, fmt.Sprintf("%s, %s: the peak RSS of %s could not be reset before the run; their peak RSS (and the Consumption GB-s priced from it) is the process's lifetime peak.",
-				c.cfg, what, strings.Join(x.notReset, ", ")))
-		}
-		if x.timedOut {
-			notes = append(notes, fmt.Sprintf("%s, %s: no result within %v; the configuration's remaining runs were skipped.", c.cfg, what, c.o.Timeout))
-			break
-		}
-		if !warm && m.Correct {
-			extras = append(extras, x)
+		for _, cfg := range c.cfgs {
+			if stopped[cfg] {
+				continue
+			}
+			m, x, err := c.once(ctx, cfg, rep, warm)
+			if err != nil {
+				return ms, notes, fmt.Errorf("%s, %s: %w", cfg.Transport, what, err)
+			}
+			ms = append(ms, m)
+			if !warm {
+				measured = append(measured, len(ms)-1)
+			}
+			verdict := "correct"
+			if !m.Correct {
+				verdict = "INVALID: " + m.Mismatch
+			}
+			var ops float64
+			for _, v := range x.bySource {
+				ops += v
+			}
+			c.progress("%-5s %-11s %.3f s submit→result, %d invocations, %.0f storage requests: %s",
+				cfg.Transport, what, m.ResultAt.Sub(m.SubmittedAt).Seconds(), len(m.Invocations), ops, verdict)
+			if len(x.restarted) > 0 {
+				notes = append(notes, fmt.Sprintf("%s, %s: handler(s) %s restarted during the run; what the old process counted after the run began is missing.",
+					cfg, what, strings.Join(x.restarted, ", ")))
+			}
+			if len(x.notReset) > 0 {
+				notes = append(notes, fmt.Sprintf("%s, %s: the peak RSS of %s could not be reset before the run; their peak RSS (and the Consumption GB-s priced from it) is the process's lifetime peak.",
+					cfg, what, strings.Join(x.notReset, ", ")))
+			}
+			if x.timedOut {
+				notes = append(notes, fmt.Sprintf("%s, %s: no result within %v; the configuration's remaining runs were skipped.", cfg, what, c.o.Timeout))
+				stopped[cfg] = true
+				continue
+			}
+			if !warm && m.Correct {
+				extras[cfg] = append(extras[cfg], x)
+			}
 		}
 	}
-	if n := c.configNote(extras, load); n != "" {
-		notes = append(notes, n)
+	// The single-machine baseline and the raw download, once per counted
+	// repetition, after every job of the stack: measured right before a
+	// job, the download would warm Azurite's files for it. The i-th pair
+	// goes with each transport's i-th repetition.
+	if err := c.references(ctx, ms, measured); err != nil {
+		return ms, notes, err
+	}
+	for _, cfg := range c.cfgs {
+		if n := c.configNote(cfg, extras[cfg], load); n != "" {
+			notes = append(notes, n)
+		}
 	}
 	return ms, notes, nil
 }
 
+// references measures the baseline and the raw download o.Reps times and
+// gives the i-th pair to the measurements of repetition i.
+func (c *configRunner) references(ctx context.Context, ms []bench.Measurement, measured []int) error {
+	for rep := 1; rep <= c.o.Reps; rep++ {
+		t0 := time.Now()
+		base, err := kernelResult(ctx, c.data.Paths, c.cfgs[0].UnitSizeBytes)
+		if err != nil {
+			return err
+		}
+		baseline := time.Since(t0).Seconds()
+		if err := verifyResult(*base, *c.data.Reference); err != nil {
+			return fmt.Errorf("bench: the baseline (the kernel on this machine) disagrees with the reference answer: %w", err)
+		}
+		raw, err := rawDownload(ctx, c.acct.Blob(), c.data, c.o.Parallel)
+		if err != nil {
+			return err
+		}
+		c.progress("reference   %d/%d: baseline %.3f s, raw download %.3f s", rep, c.o.Reps, baseline, raw.Seconds())
+		for _, i := range measured {
+			if ms[i].Repetition == rep {
+				ms[i].BaselineSeconds, ms[i].RawDownloadSeconds = baseline, raw.Seconds()
+			}
+		}
+	}
+	return nil
+}
+
 // configNote describes who made the storage requests and how busy Azurite
 // was, per counted run, and the machine's load when the runs began.
-func (c *configRunner) configNote(xs []runExtra, load string) string {
+func (c *configRunner) configNote(cfg bench.Config, xs []runExtra, load string) string {
 	if len(xs) == 0 {
 		return ""
 	}
@@ -426,7 +506,7 @@ func (c *configRunner) configNote(xs []runExtra, load string) string {
 		}
 		parts = append(parts, fmt.Sprintf("%s %s", name, bench.Sig(sums[src]/float64(len(xs)), 4)))
 	}
-	s := fmt.Sprintf("%s: storage requests per counted run by who made them: %s.", c.cfg, strings.Join(parts, ", "))
+	s := fmt.Sprintf("%s: storage requests per counted run by who made them: %s.", cfg, strings.Join(parts, ", "))
 	if azuriteRuns > 0 {
 		s += fmt.Sprintf(" Azurite used %s CPU-s per run.", bench.Sig(azurite/float64(azuriteRuns), 3))
 	}
@@ -437,33 +517,18 @@ func (c *configRunner) configNote(xs []runExtra, load string) string {
 }
 
 // once runs one job and measures it.
-func (c *configRunner) once(ctx context.Context, rep int, warm bool) (bench.Measurement, runExtra, error) {
+func (c *configRunner) once(ctx context.Context, cfg bench.Config, rep int, warm bool) (bench.Measurement, runExtra, error) {
 	m := bench.Measurement{
-		Config: c.cfg, Repetition: rep, WarmUp: warm,
+		Config: cfg, Repetition: rep, WarmUp: warm,
 		InputBytes: c.data.Bytes, InputRows: c.data.Rows, Roles: bench.DefaultRoles(),
 	}
 	x := runExtra{azuriteCPU: -1}
-
-	t0 := time.Now()
-	base, err := kernelResult(ctx, c.data.Paths, c.cfg.UnitSizeBytes)
-	if err != nil {
-		return m, x, err
-	}
-	m.BaselineSeconds = time.Since(t0).Seconds()
-	if err := verifyResult(*base, *c.data.Reference); err != nil {
-		return m, x, fmt.Errorf("bench: the baseline disagrees with the reference answer: %w", err)
-	}
-	raw, err := rawDownload(ctx, c.acct.Blob(), c.data, c.o.Parallel)
-	if err != nil {
-		return m, x, err
-	}
-	m.RawDownloadSeconds = raw.Seconds()
 
 	before, err := c.probe.snap(ctx, true)
 	if err != nil {
 		return m, x, err
 	}
-	spec := job.Spec{Transport: c.cfg.Transport, Input: job.Input{Container: inputContainer, Prefix: inputPrefix}, UnitMB: int(c.cfg.UnitSizeBytes >> 20)}
+	spec := job.Spec{Transport: cfg.Transport, Input: job.Input{Container: inputContainer, Prefix: inputPrefix}, UnitMB: int(cfg.UnitSizeBytes >> 20)}
 	jctx, cancel := context.WithTimeout(ctx, c.o.Timeout)
 	defer cancel()
 	m.SubmittedAt = time.Now()
