@@ -283,16 +283,9 @@ func RecomputeReport(path string, hostConcurrency func(cores int) (*Concurrency,
 	if err != nil {
 		return Report{}, fmt.Errorf("recompute report: %w", err)
 	}
-	var raw struct {
-		Schema  string        `json:"schema"`
-		Label   string        `json:"label"`
-		Created time.Time     `json:"created"`
-		Machine Machine       `json:"machine"`
-		Prices  PriceTable    `json:"prices"`
-		Billing Billing       `json:"billing"`
-		Notes   []string      `json:"notes"`
-		Runs    []Measurement `json:"runs"`
-	}
+	// Decoded leniently: derived figures of an older version may have
+	// other fields; only the raw measurements and settings are kept.
+	var raw Report
 	if err := json.Unmarshal(b, &raw); err != nil {
 		return Report{}, fmt.Errorf("recompute report %s: %w: %w", path, ErrBadReport, err)
 	}
@@ -303,8 +296,8 @@ func RecomputeReport(path string, hostConcurrency func(cores int) (*Concurrency,
 		raw.Billing = DefaultBilling()
 	}
 	runs := make([]Run, 0, len(raw.Runs))
-	for _, m := range raw.Runs {
-		r, err := NewRun(m, &raw.Prices, raw.Billing)
+	for _, old := range raw.Runs {
+		r, err := NewRun(old.Measurement, &raw.Prices, raw.Billing)
 		if err != nil {
 			return Report{}, fmt.Errorf("recompute report %s: %w", path, err)
 		}
