@@ -360,7 +360,7 @@ func remoteMarkdown(rep *RemoteReport) string {
 	fmt.Fprintf(&b, "- Input: SF %s, %d chunks, %s, %d rows; units of %d MiB\n", bench.FormatFloat(rep.ScaleFactor), rep.Chunks, bench.FormatBytes(rep.InputBytes), rep.InputRows, rep.UnitMB)
 	fmt.Fprintf(&b, "- Client: %s, %d cores, funnel %s\n", rep.Client.CPUModel, rep.Client.Cores, rep.Client.FunnelCommit)
 	fmt.Fprintf(&b, "- Created: %s\n\n", rep.Created.UTC().Format(time.RFC3339))
-	b.WriteString("| transport | runs counted | end-to-end s, mean (min–max) | MB/s | × client kernel | × raw download to client | invalid |\n|---|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| transport | runs counted | end-to-end s, median (min–max) | MB/s | × client kernel | × raw download to client | invalid |\n|---|---:|---:|---:|---:|---:|---:|\n")
 	for _, tr := range job.Transports {
 		var e2e, base, raw []float64
 		invalid := 0
@@ -383,7 +383,7 @@ func remoteMarkdown(rep *RemoteReport) string {
 		}
 		st := bench.NewStat(e2e)
 		fmt.Fprintf(&b, "| %s | %d | %s | %s | %s× | %s× | %d |\n", tr, st.N, st,
-			bench.Sig(float64(rep.InputBytes)/1e6/st.Mean, 3), bench.Sig(st.Mean/bench.NewStat(base).Mean, 3), bench.Sig(st.Mean/bench.NewStat(raw).Mean, 3), invalid)
+			bench.Sig(float64(rep.InputBytes)/1e6/st.Median, 3), bench.Sig(st.Median/bench.NewStat(base).Median, 3), bench.Sig(st.Median/bench.NewStat(raw).Median, 3), invalid)
 	}
 	b.WriteString("\n## Runs\n\n| transport | run | job | end-to-end s | job's own elapsed s | answer |\n|---|---|---|---:|---:|---|\n")
 	for _, r := range rep.Runs {
