@@ -154,6 +154,8 @@ type snapshot struct {
 	// NotReset lists the instances whose peak RSS could not be reset (with
 	// why): their later peak is the process's lifetime peak.
 	NotReset map[string]string
+	// GridDeliveries is the local Event Grid's webhook POSTs so far.
+	GridDeliveries float64
 }
 
 // prober reads the counters of one running stack.
@@ -174,6 +176,9 @@ func (p *prober) snap(ctx context.Context, reset bool) (snapshot, error) {
 		return s, err
 	}
 	s.Usage["host"] = host
+	if s.GridDeliveries, err = counterSum(p.hostUsage, "eventgrid_deliveries_total"); err != nil {
+		return s, err
+	}
 	var errs []error
 	for k, proc := range s.Procs {
 		u, err := scrapeUsage(ctx, p.client, proc.MetricsAddr)
@@ -217,6 +222,9 @@ type delta struct {
 	// app; BlobReadBytes the blob response bytes they read.
 	BySource      map[string]float64
 	BlobReadBytes map[string]int64
+	// GridDeliveries is the Event Grid deliveries to the hosts' blob
+	// webhooks: Event Grid operations in Azure, not storage requests.
+	GridDeliveries float64
 }
 
 // diff computes the storage counts and instance stats between before and
@@ -268,6 +276,7 @@ func (p *prober) diff(before, after snapshot) (delta, error) {
 		}
 		d.Instances = append(d.Instances, bench.InstanceStats{App: proc.App, Instance: k, CPUSeconds: max(cpu, 0), PeakRSSBytes: rss, PeakRSSLifetime: notReset})
 	}
+	d.GridDeliveries = after.GridDeliveries - before.GridDeliveries
 	d.AzuriteCPU = -1
 	if before.AzuriteCPU >= 0 && after.AzuriteCPU >= 0 {
 		d.AzuriteCPU = after.AzuriteCPU - before.AzuriteCPU
@@ -276,4 +285,23 @@ func (p *prober) diff(before, after snapshot) (delta, error) {
 		return cmp.Or(cmp.Compare(a.Component, b.Component), cmp.Compare(a.Service, b.Service), cmp.Compare(a.Operation, b.Operation))
 	})
 	return d, nil
+}
+
+// counterSum adds up every series of the counter named name in g (0 when
+// there is none).
+func counterSum(g prometheus.Gatherer, name string) (float64, error) {
+	mfs, err := g.Gather()
+	if err != nil {
+		return 0, fmt.Errorf("bench: gather metrics: %w", err)
+	}
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			sum += m.GetCounter().GetValue()
+		}
+	}
+	return sum, nil
 }

@@ -28,8 +28,8 @@ HTTP
   culture rules) are refused, as are a segment mixing text and a parameter
   (file.{ext}), a regex RE2 cannot compile, and the X format of a guid.
   Route precedence approximates ASP.NET Core's.
-- Only /, /admin/host/status and the function routes are served (no admin
-  API, no proxies, no warm-up route). Request and response headers pass
+- Only /, /admin/host/status, the blob webhook and the function routes are
+  served (no admin API, no proxies, no warm-up route). Request and response headers pass
   through Go's net/http (canonical header names).
 - A handler answering 2xx with an empty body fails the invocation at once;
   the real host leaves it hanging until functionTimeout.
@@ -52,11 +52,16 @@ Blob trigger
 - Container scan (default source) lists the container every 10 s and
   tracks versions in memory plus receipts; the real scan also reads the
   storage analytics logs and keeps a scan cursor blob.
-- "source": "EventGrid" is stood in for by listing the container every
-  100 ms while blobs arrive, backing off to 1 s when idle; there is no
-  Event Grid subscription or webhook. Versions overwritten between two
-  listings fire once (Event Grid would send one event per write), and
-  receipts are used in this mode too.
+- "source": "EventGrid": with Config.EventGrid (what funnel up, funnel run
+  and the benchmarks use) events arrive as in Azure, POSTed to
+  /runtime/webhooks/blobs?functionName=Host.Functions.<Name> by the local
+  Event Grid (package infra/eventgrid, a proxy in front of the blob
+  endpoint), and each BlobCreated event is queued on the internal blob
+  trigger queue without receipts or listings. The webhook takes no system
+  key (as under func start). Without Config.EventGrid the events are stood
+  in for by listing the container every 100 ms while blobs arrive, backing
+  off to 1 s when idle, with receipts; versions overwritten between two
+  listings then fire once.
 - The host ID (receipt key and internal queue name) comes from
   AzureFunctionsWebHost__hostid or the app folder name, not the site name.
 - Blob trigger messages are dispatched to the internal queue listeners of

@@ -59,6 +59,12 @@ type Config struct {
 	// e.g. a metrics address of its own. Host.Processes reports them.
 	// The real host has no such thing; it is for local tooling.
 	InstanceSettings func(instance int) map[string]string
+	// EventGrid says that Event Grid delivers blob events to the host's
+	// blob webhook (/runtime/webhooks/blobs, see BlobWebhooks), as in
+	// Azure: blob triggers with "source": "EventGrid" then wait for those
+	// deliveries. Without it they are stood in for by listing the
+	// container (see Differences).
+	EventGrid bool
 }
 
 // Host runs one function app. Create it with New, run it with Run.
@@ -299,6 +305,9 @@ func (h *Host) run(ctx context.Context) (err error) {
 		}
 	}
 	for _, sc := range h.blobScanners() {
+		if sc.source == "eventgrid" && h.cfg.EventGrid {
+			continue // driven by the blob webhook
+		}
 		work.Add(1)
 		go func() {
 			defer work.Done()

@@ -40,6 +40,10 @@ func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, `{"id":%q,"state":"Running","version":%q}`, h.hostID, HostVersion)
 		return
 	}
+	if path == blobWebhookPath {
+		h.serveBlobWebhook(w, r)
+		return
+	}
 	rest, ok := stripPrefix(path, h.app.Host.RoutePrefix)
 	if !ok {
 		http.NotFound(w, r)

@@ -18,6 +18,7 @@ type hostMetrics struct {
 	rss         *prometheus.GaugeVec     // instance
 	restarts    *prometheus.CounterVec   // instance
 	blobScans   *prometheus.CounterVec   // function
+	blobEvents  *prometheus.CounterVec   // function
 }
 
 func newHostMetrics(reg prometheus.Registerer, app string) (*hostMetrics, error) {
@@ -48,11 +49,14 @@ func newHostMetrics(reg prometheus.Registerer, app string) (*hostMetrics, error)
 		blobScans: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "funchost_blob_scans_total", Help: "Blob trigger container listings.", ConstLabels: cl,
 		}, []string{"function"}),
+		blobEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "funchost_blob_events_total", Help: "Event Grid BlobCreated events taken by the blob webhook and queued.", ConstLabels: cl,
+		}, []string{"function"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.invocations, m.duration, m.polls, m.poison, m.cpu, m.rss, m.restarts, m.blobScans} {
+	for _, c := range []prometheus.Collector{m.invocations, m.duration, m.polls, m.poison, m.cpu, m.rss, m.restarts, m.blobScans, m.blobEvents} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {

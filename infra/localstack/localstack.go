@@ -41,6 +41,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/funnelpipe/funnel/infra/azurite"
+	"github.com/funnelpipe/funnel/infra/eventgrid"
 	"github.com/funnelpipe/funnel/infra/funchost"
 )
 
@@ -93,6 +94,9 @@ type Options struct {
 	// app only (funchost.Config.InstanceSettings), e.g. a metrics address
 	// per handler process; Hosts()[app].Processes() reports them.
 	InstanceSettings func(app string, instance int) map[string]string
+	// EventGridLatency is the local Event Grid's delay between a blob
+	// write and its event's delivery; 0 means eventgrid.DefaultLatency.
+	EventGridLatency time.Duration
 }
 
 // Stack is a running local pipeline. Its methods are safe for concurrent
@@ -102,6 +106,8 @@ type Stack struct {
 	blobEndpoint  string
 	queueEndpoint string
 	server        *azurite.Server // nil when Options.ConnectionString was used
+	grid          *eventgrid.Proxy
+	appConn       string // conn with the blob endpoint behind grid
 	hosts         []*runningHost
 	cancel        context.CancelFunc
 	log           *slog.Logger
@@ -174,7 +180,22 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 		s.queueEndpoint = connField(s.conn, "QueueEndpoint")
 	}
 
-	settings := appSettings(opts.Settings, s.conn)
+	// The apps reach blob storage through the local Event Grid, which
+	// pushes BlobCreated events to their blob webhooks as a storage
+	// account's system topic does in Azure.
+	s.appConn = s.conn
+	if s.blobEndpoint != "" {
+		grid, err := eventgrid.New(s.blobEndpoint, eventgrid.Options{Latency: opts.EventGridLatency, Registerer: opts.Registerer, Logger: log})
+		if err != nil {
+			s.stopStorage()
+			return nil, fmt.Errorf("localstack: %w", err)
+		}
+		s.grid = grid
+		s.appConn = eventgrid.ReplaceBlobEndpoint(s.conn, grid.URL())
+		log.Info("event grid started", "blob", grid.URL())
+	}
+
+	settings := appSettings(opts.Settings, s.appConn)
 
 	for _, app := range Apps() {
 		cfg := funchost.Config{
@@ -185,6 +206,7 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 			Registerer:   opts.Registerer,
 			Logger:       log,
 			FlexMemoryMB: opts.FlexMemoryMB,
+			EventGrid:    s.grid != nil,
 		}
 		if opts.InstanceSettings != nil {
 			cfg.InstanceSettings = func(i int) map[string]string { return opts.InstanceSettings(app, i) }
@@ -248,6 +270,15 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 			}
 			return nil, errors.Join(fmt.Errorf("localstack: %s host: %w", rh.app, err), s.Stop())
 		}
+		if s.grid == nil {
+			continue
+		}
+		for _, wh := range rh.host.BlobWebhooks() {
+			sub := eventgrid.Subscription{Name: rh.app + "/" + wh.Function, Endpoint: wh.URL, SubjectBeginsWith: wh.SubjectBeginsWith}
+			if err := s.grid.Subscribe(ctx, sub); err != nil {
+				return nil, errors.Join(fmt.Errorf("localstack: %w", err), s.Stop())
+			}
+		}
 	}
 	log.Info("stack ready", "api", s.APIURL())
 	return s, nil
@@ -287,8 +318,15 @@ func (s *Stack) fail(err error) {
 // http://127.0.0.1:41234/api: what partition.Client.BaseURL takes.
 func (s *Stack) APIURL() string { return s.hosts[0].host.HTTPURL() + "/api" }
 
-// ConnectionString is the storage connection string every app uses.
+// ConnectionString is the storage account's connection string. The apps
+// use AppConnectionString, whose blob endpoint is the local Event Grid's
+// proxy; writes made with this one raise no events.
 func (s *Stack) ConnectionString() string { return s.conn }
+
+// AppConnectionString is the connection string the apps get as
+// AzureWebJobsStorage: blob requests go through the local Event Grid,
+// which publishes BlobCreated events for the writes it sees.
+func (s *Stack) AppConnectionString() string { return s.appConn }
 
 // BlobEndpoint and QueueEndpoint are the storage service URLs ("" when a
 // given connection string does not spell them out).
@@ -363,6 +401,11 @@ func (s *Stack) Stop() error {
 }
 
 func (s *Stack) stopStorage() error {
+	if s.grid != nil {
+		if err := s.grid.Close(); err != nil {
+			s.log.Warn("event grid stop", "err", err)
+		}
+	}
 	if s.server == nil {
 		return nil
 	}
