@@ -22,10 +22,6 @@ import (
 // DefaultContainer is the container that holds job records and results.
 const DefaultContainer = "funnel"
 
-// maxDocument bounds a record read back: records are small (a shard holds a
-// partial and a few thousand unit indices), so anything larger is corrupt.
-const maxDocument = 64 << 20
-
 // BlobStore keeps job records as block blobs in one container, using the
 // blob's ETag for optimistic concurrency. The container is created on first
 // write.
@@ -53,12 +49,12 @@ func (s *BlobStore) Get(ctx context.Context, name string) ([]byte, string, error
 		return nil, "", account.Error(ctx, "get "+name, err)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxDocument+1))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxDocument+1))
 	if err != nil {
 		return nil, "", account.Error(ctx, "get "+name, err)
 	}
-	if len(data) > maxDocument {
-		return nil, "", fmt.Errorf("get %s: document over %d bytes", name, maxDocument)
+	if len(data) > MaxDocument {
+		return nil, "", fmt.Errorf("get %s: document over %d bytes", name, MaxDocument)
 	}
 	if resp.ETag == nil {
 		return nil, "", fmt.Errorf("get %s: storage returned no ETag", name)
@@ -68,6 +64,9 @@ func (s *BlobStore) Get(ctx context.Context, name string) ([]byte, string, error
 
 // Put implements Store.
 func (s *BlobStore) Put(ctx context.Context, name string, data []byte, cond Cond) (string, error) {
+	if err := checkSize(name, data); err != nil {
+		return "", err
+	}
 	opts := &blockblob.UploadOptions{
 		HTTPHeaders: &blob.HTTPHeaders{BlobContentType: to.Ptr(contentType(name))},
 	}

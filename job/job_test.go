@@ -344,3 +344,42 @@ func TestShardDoneCountsEachShardOnce(t *testing.T) {
 	_, err = ShardDone(ctx, st, "sd", 3, 3)
 	assert.Error(t, err)
 }
+
+func TestPlanLivesOutsideTheRecord(t *testing.T) {
+	ctx := context.Background()
+	st := &MemStore{}
+	spec := Spec{ID: "j", Transport: "queue", Input: Input{Container: "input"}}
+	require.NoError(t, spec.Normalize())
+	_, err := Create(ctx, st, spec, time.Unix(1, 0))
+	require.NoError(t, err)
+	files := make([]File, 500)
+	for i := range files {
+		files[i] = File{Name: fmt.Sprintf("customer.%03d.csv", i), Size: 10 << 20, ETag: `"0x1"`}
+	}
+	plan, err := MakePlan(files, 8<<20)
+	require.NoError(t, err)
+	rec, err := SetPlan(ctx, st, "j", plan, time.Unix(2, 0))
+	require.NoError(t, err)
+	assert.Equal(t, PlanSummary{UnitBytes: 8 << 20, Files: 500, Units: plan.Units, Shards: plan.Shards, Bytes: 500 * 10 << 20}, *rec.Plan)
+	raw, _, err := st.Get(ctx, recordName("j"))
+	require.NoError(t, err)
+	assert.Less(t, len(raw), 1000, "the record does not grow with the file list: %s", raw)
+	got, err := GetPlan(ctx, st, "j")
+	require.NoError(t, err)
+	assert.Equal(t, plan, *got)
+}
+
+func TestUnitsAreCapped(t *testing.T) {
+	_, err := MakePlan([]File{{Name: "big", Size: int64(MaxUnits+1) << 20}}, 1<<20)
+	require.ErrorIs(t, err, ErrInvalid)
+	assert.Contains(t, err.Error(), "larger unit_mb")
+	_, err = MakePlan([]File{{Name: "big", Size: int64(MaxUnits) << 20}}, 1<<20)
+	assert.NoError(t, err)
+}
+
+func TestOversizedDocumentsAreNotWritten(t *testing.T) {
+	st := &MemStore{}
+	_, err := st.Put(context.Background(), "big", make([]byte, MaxDocument+1), Cond{})
+	require.ErrorIs(t, err, storage.ErrTooLarge)
+	assert.Empty(t, st.Names())
+}

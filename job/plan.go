@@ -22,6 +22,9 @@ type File struct {
 }
 
 // Plan is what partition decided: the files and how many units they make.
+// It is kept in its own document, jobs/<id>/plan.json (see SetPlan and
+// GetPlan), so that the job record stays small whatever the input; the
+// record holds its PlanSummary.
 type Plan struct {
 	UnitBytes int64  `json:"unit_bytes"`
 	Files     []File `json:"files"`
@@ -29,6 +32,26 @@ type Plan struct {
 	Shards    int    `json:"shards"`
 	Bytes     int64  `json:"bytes"`
 }
+
+// PlanSummary is the part of a Plan the job record carries: enough for
+// status, completion and the poison path, without the file list.
+type PlanSummary struct {
+	UnitBytes int64 `json:"unit_bytes"`
+	Files     int   `json:"files"`
+	Units     int   `json:"units"`
+	Shards    int   `json:"shards"`
+	Bytes     int64 `json:"bytes"`
+}
+
+// Summary is the plan's PlanSummary.
+func (p *Plan) Summary() PlanSummary {
+	return PlanSummary{UnitBytes: p.UnitBytes, Files: len(p.Files), Units: p.Units, Shards: p.Shards, Bytes: p.Bytes}
+}
+
+// MaxUnits caps the work units of one job: a plan of more units is
+// refused (ErrInvalid, a 400 from the job API) with the advice to use
+// larger units, so that a job's plan and merge state stay small records.
+const MaxUnits = 100_000
 
 // WorkUnit is the message partition sends to aggregate: one byte range of
 // one input blob.
@@ -105,6 +128,9 @@ func MakePlan(files []File, unitBytes int64) (Plan, error) {
 		p.Units += f.Units
 		p.Bytes += f.Size
 		p.Files[i] = f
+	}
+	if p.Units > MaxUnits {
+		return Plan{}, fmt.Errorf("%w: %d bytes in units of %d bytes make %d work units, over the limit of %d: choose a larger unit_mb", ErrInvalid, p.Bytes, unitBytes, p.Units, MaxUnits)
 	}
 	p.Shards = shardsFor(p.Units)
 	return p, nil

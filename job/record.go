@@ -28,13 +28,14 @@ var ErrExists = errors.New("job exists with a different spec")
 
 // Record is a job's durable record, jobs/<id>/job.json.
 type Record struct {
-	Spec      Spec      `json:"spec"`
-	State     string    `json:"state"`
-	Plan      *Plan     `json:"plan,omitempty"`
-	Submitted time.Time `json:"submitted"`
-	Planned   time.Time `json:"planned,omitzero"`
-	Finished  time.Time `json:"finished,omitzero"`
-	Failure   string    `json:"failure,omitempty"`
+	Spec  Spec   `json:"spec"`
+	State string `json:"state"`
+	// Plan summarises the plan, kept whole in jobs/<id>/plan.json.
+	Plan      *PlanSummary `json:"plan,omitempty"`
+	Submitted time.Time    `json:"submitted"`
+	Planned   time.Time    `json:"planned,omitzero"`
+	Finished  time.Time    `json:"finished,omitzero"`
+	Failure   string       `json:"failure,omitempty"`
 	// Sent is set once every unit of the plan has been sent.
 	Sent bool `json:"sent,omitempty"`
 	// FailedUnits lists the units whose messages ended in a poison queue.
@@ -54,6 +55,7 @@ type Shard struct {
 }
 
 func recordName(id string) string       { return "jobs/" + id + "/job.json" }
+func planName(id string) string         { return "jobs/" + id + "/plan.json" }
 func shardName(id string, k int) string { return fmt.Sprintf("jobs/%s/shard-%03d.json", id, k) }
 func errorName(id string, i int) string { return fmt.Sprintf("jobs/%s/errors/%06d", id, i) }
 func shardsDoneName(id string) string   { return "jobs/" + id + "/shards-done.json" }
@@ -124,22 +126,50 @@ func modify(ctx context.Context, st Store, id string, fn func(r *Record) (bool, 
 	return &r, nil
 }
 
-// SetPlan records the plan and moves the job to running. Planning is
-// deterministic, so a repeated SetPlan for the same plan is a no-op; a
-// different plan (the input changed between two attempts) is kept as first
-// written, and the caller must send the recorded plan's units.
+// SetPlan records the plan and moves the job to running: the plan goes to
+// its own document (created once, If-None-Match), its summary to the job
+// record. Planning is deterministic, so a repeated SetPlan for the same
+// plan is a no-op; a different plan (the input changed between two
+// attempts) is kept as first written, and the caller must send the
+// recorded plan's units (GetPlan).
 func SetPlan(ctx context.Context, st Store, id string, p Plan, now time.Time) (*Record, error) {
+	data, err := json.Marshal(&p)
+	if err != nil {
+		return nil, fmt.Errorf("job %s: encode plan: %w", id, err)
+	}
+	if _, err := st.Put(ctx, planName(id), data, Cond{IfNoneMatch: true}); err != nil && !errors.Is(err, storage.ErrConflict) {
+		return nil, fmt.Errorf("job %s: write plan: %w", id, err)
+	}
+	written, err := GetPlan(ctx, st, id)
+	if err != nil {
+		return nil, err
+	}
+	sum := written.Summary()
 	return modify(ctx, st, id, func(r *Record) (bool, error) {
 		if r.Plan != nil {
 			return false, nil
 		}
-		r.Plan = &p
+		r.Plan = &sum
 		r.Planned = now.UTC()
 		if r.State == Planning {
 			r.State = Running
 		}
 		return true, nil
 	})
+}
+
+// GetPlan reads a job's plan; a job not planned yet gives an error
+// wrapping storage.ErrNotFound.
+func GetPlan(ctx context.Context, st Store, id string) (*Plan, error) {
+	data, _, err := st.Get(ctx, planName(id))
+	if err != nil {
+		return nil, fmt.Errorf("job %s: plan: %w", id, err)
+	}
+	var p Plan
+	if err := json.Unmarshal(data, &p); err != nil {
+		return nil, fmt.Errorf("job %s: corrupt plan: %w", id, err)
+	}
+	return &p, nil
 }
 
 // MarkSent records that every unit of the plan has been sent.

@@ -75,7 +75,7 @@ func ReadStatus(ctx context.Context, st Store, id string, now time.Time) (*Statu
 	if rec.Plan == nil {
 		return s, nil
 	}
-	s.Files = len(rec.Plan.Files)
+	s.Files = rec.Plan.Files
 	s.Bytes = rec.Plan.Bytes
 	s.Units.Planned = rec.Plan.Units
 	p, err := ReadProgress(ctx, st, id, rec.Plan.Shards)

@@ -19,8 +19,23 @@ type Store interface {
 	// storage.ErrNotFound.
 	Get(ctx context.Context, name string) (data []byte, etag string, err error)
 	// Put writes a document under cond and returns its new ETag. A write
-	// whose condition fails returns an error wrapping storage.ErrConflict.
+	// whose condition fails returns an error wrapping storage.ErrConflict;
+	// a document over MaxDocument bytes, one wrapping storage.ErrTooLarge
+	// before anything is written.
 	Put(ctx context.Context, name string, data []byte, cond Cond) (etag string, err error)
+}
+
+// MaxDocument bounds a job document, written or read: records are small
+// (a plan of MaxUnits units, a shard's partial and unit indices), so a
+// larger one is refused before it is written rather than written and then
+// refused by every reader.
+const MaxDocument = 64 << 20
+
+func checkSize(name string, data []byte) error {
+	if len(data) > MaxDocument {
+		return fmt.Errorf("put %s: %d bytes, over the document limit of %d: %w", name, len(data), MaxDocument, storage.ErrTooLarge)
+	}
+	return nil
 }
 
 // Cond is the precondition of a Put.
@@ -103,6 +118,9 @@ func (m *MemStore) Get(ctx context.Context, name string) ([]byte, string, error)
 // Put implements Store.
 func (m *MemStore) Put(ctx context.Context, name string, data []byte, cond Cond) (string, error) {
 	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	if err := checkSize(name, data); err != nil {
 		return "", err
 	}
 	if m.BeforePut != nil {

@@ -145,7 +145,11 @@ func (s *Service) send(ctx context.Context, tr transport.Transport, rec *job.Rec
 	if err != nil {
 		return err
 	}
-	units := rec.Plan.WorkUnits(&rec.Spec, layout)
+	plan, err := job.GetPlan(ctx, s.Store, rec.Spec.ID)
+	if err != nil {
+		return err
+	}
+	units := plan.WorkUnits(&rec.Spec, layout)
 	if len(units) == 0 {
 		_, err := job.Finish(ctx, s.Store, rec.Spec.ID, 0, 1, s.now())
 		return err

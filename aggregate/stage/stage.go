@@ -96,6 +96,21 @@ func (s *Stage) Handle(ctx context.Context, medium string, d transport.Delivery)
 	if err := checkUnit(&u); err != nil {
 		return job.NoteFailure(ctx, s.Store, s.log(), msg.ID, fmt.Errorf("aggregate: message %s: %w", msg.ID, err))
 	}
+	// The unit message carries all a unit needs: the job record is read
+	// only on a redelivery, to skip the work of a job that has ended.
+	if d.DequeueCount > 1 {
+		rec, err := job.Get(ctx, s.Store, u.Job)
+		if err != nil {
+			return job.NoteFailure(ctx, s.Store, s.log(), job.UnitID(u.Job, u.Index), fmt.Errorf("aggregate: %w", err))
+		}
+		if rec.State == job.Failed || rec.State == job.Done {
+			s.log().Info("job no longer needs unit", "job", u.Job, "unit", u.Index, "state", rec.State)
+			if err := in.Done(ctx, InTopic, msg); err != nil {
+				s.log().Warn("could not release unit message", "id", msg.ID, "err", err)
+			}
+			return nil
+		}
+	}
 	err = s.run(ctx, &u)
 	switch {
 	case errors.Is(err, ErrPermanent):
@@ -130,14 +145,6 @@ func (s *Stage) run(ctx context.Context, u *job.WorkUnit) error {
 	out, ok := s.Transports[u.Transport]
 	if !ok {
 		return fmt.Errorf("%w: job %s: transport %q is not configured here", ErrPermanent, u.Job, u.Transport)
-	}
-	rec, err := job.Get(ctx, s.Store, u.Job)
-	if err != nil {
-		return fmt.Errorf("aggregate: %w", err)
-	}
-	if rec.State == job.Failed || rec.State == job.Done {
-		s.log().Info("job no longer needs unit", "job", u.Job, "unit", u.Index, "state", rec.State)
-		return nil
 	}
 	started := s.now()
 	r := &segmentReader{ctx: ctx, src: s.Source, u: u, seg: s.SegmentBytes}

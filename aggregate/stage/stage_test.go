@@ -142,11 +142,55 @@ func TestChangedInputFailsTheJob(t *testing.T) {
 	assert.Contains(t, rec.Failure, "changed while the job ran")
 	assert.Empty(t, out.sent)
 
-	// A failed job needs no more units: nothing is read or sent.
+	// A redelivered unit of a failed job is not run: nothing is read or
+	// sent, and its message is released.
+	d := deliverUnit(t, s, &units[0], 2)
 	before := src.requests
-	require.NoError(t, s.run(context.Background(), &units[0]))
+	require.NoError(t, s.Handle(context.Background(), "mem", d))
 	assert.Equal(t, before, src.requests)
 	assert.Empty(t, out.sent)
+}
+
+// deliverUnit sends u through an in-memory transport "mem" of s and
+// returns its delivery, as the host's nth.
+func deliverUnit(t *testing.T, s *Stage, u *job.WorkUnit, n int) transport.Delivery {
+	t.Helper()
+	tr := mem.New()
+	s.Transports["mem"] = tr
+	body, err := json.Marshal(u)
+	require.NoError(t, err)
+	require.NoError(t, tr.Send(context.Background(), InTopic, transport.Message{ID: job.UnitID(u.Job, u.Index), Body: body}))
+	d := tr.Take(InTopic)[0]
+	d.DequeueCount = n
+	return d
+}
+
+// countingStore counts the reads of each document.
+type countingStore struct {
+	job.Store
+	mu    sync.Mutex
+	reads map[string]int
+}
+
+func (c *countingStore) Get(ctx context.Context, name string) ([]byte, string, error) {
+	c.mu.Lock()
+	c.reads[name]++
+	c.mu.Unlock()
+	return c.Store.Get(ctx, name)
+}
+
+// A unit's first delivery reads its data and nothing of the job's records:
+// the message carries what the unit needs.
+func TestFirstDeliveryReadsNoJobRecord(t *testing.T) {
+	data := rows(100)
+	s, src, out, st, units := setup(t, data, 1<<20)
+	cs := &countingStore{Store: st, reads: map[string]int{}}
+	s.Store = cs
+	d := deliverUnit(t, s, &units[0], 1)
+	require.NoError(t, s.Handle(context.Background(), "mem", d))
+	assert.Len(t, out.sent, 1)
+	assert.Equal(t, 1, src.requests, "one ranged read")
+	assert.Empty(t, cs.reads, "no job document read")
 }
 
 func TestCheckUnit(t *testing.T) {
