@@ -11,6 +11,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -64,6 +65,26 @@ func generated(t *testing.T, dir string, sf float64, n int) []string {
 	require.NoError(t, dbgen.Write(ctx, f, dbgen.Options{ScaleFactor: sf}))
 	require.NoError(t, f.Close())
 	return split(t, table, filepath.Join(dir, "chunks"), n)
+}
+
+// planUnits is how many work units partition makes of files (listed in
+// name order, as a prefix listing returns them) with unit_mb unitMB (0:
+// chosen automatically).
+func planUnits(t *testing.T, files map[string][]byte, unitMB int) int {
+	t.Helper()
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	fs := make([]job.File, len(names))
+	for i, n := range names {
+		fs[i] = job.File{Name: n, Size: int64(len(files[n]))}
+	}
+	spec := job.Spec{UnitMB: unitMB}
+	p, err := job.PlanFor(&spec, fs)
+	require.NoError(t, err)
+	return p.Units
 }
 
 // split cuts a table into n line-aligned chunks named customer.NNN.csv.

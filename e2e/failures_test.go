@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/funnelpipe/funnel/aggregate"
 	"github.com/funnelpipe/funnel/infra/funchost"
 	"github.com/funnelpipe/funnel/job"
 	"github.com/funnelpipe/funnel/partition"
@@ -115,10 +116,13 @@ func unitOf(t *testing.T, s *stack, id, name string) int {
 	t.Helper()
 	rec, err := job.Get(context.Background(), s.store, id)
 	require.NoError(t, err)
-	require.NotNil(t, rec.Plan)
-	for _, f := range rec.Plan.Files {
-		if f.Name == name {
-			return f.FirstUnit
+	plan, err := job.GetPlan(context.Background(), s.store, id)
+	require.NoError(t, err)
+	for _, u := range plan.WorkUnits(&rec.Spec, aggregate.DefaultLayout()) {
+		for _, p := range u.Parts {
+			if p.File == name && p.Start == 0 {
+				return u.Index
+			}
 		}
 	}
 	t.Fatalf("job %s has no file %s", id, name)

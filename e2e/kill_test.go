@@ -35,16 +35,18 @@ import (
 func TestHandlerKilledMidInvocation(t *testing.T) {
 	t.Parallel()
 	s := startStack(t, stackConfig{proxy: true})
-	files := s.upload(t, "killdata", generated(t, t.TempDir(), 0.1, 20))
+	files := s.upload(t, "killdata", generated(t, t.TempDir(), 0.3, 20))
 	want := reference(t, files, aggregate.DefaultLayout())
+	units := planUnits(t, files, 1)
+	require.Greater(t, units, 5, "7 MB in 1 MiB units")
 	for _, medium := range job.Transports {
 		for _, app := range []string{"aggregate", "merge"} {
-			t.Run(app+"/"+medium, func(t *testing.T) { testKill(t, s, app, medium, want) })
+			t.Run(app+"/"+medium, func(t *testing.T) { testKill(t, s, app, medium, units, want) })
 		}
 	}
 }
 
-func testKill(t *testing.T, s *stack, app, medium string, want *aggregate.Result) {
+func testKill(t *testing.T, s *stack, app, medium string, units int, want *aggregate.Result) {
 	ctx, cancel := context.WithTimeout(context.Background(), jobTimeout)
 	defer cancel()
 	id := "kill-" + app + "-" + medium
@@ -64,7 +66,7 @@ func testKill(t *testing.T, s *stack, app, medium string, want *aggregate.Result
 	restarts := instanceRestarts(s.host(app).Summary())
 
 	held := s.proxy.HoldFirst(match, afterStorage)
-	_, err := s.client.Submit(ctx, job.Spec{ID: id, Transport: medium, Input: job.Input{Container: "killdata", Prefix: "customer."}})
+	_, err := s.client.Submit(ctx, job.Spec{ID: id, Transport: medium, Input: job.Input{Container: "killdata", Prefix: "customer."}, UnitMB: 1})
 	require.NoError(t, err)
 	select {
 	case <-held.Arrived:
@@ -83,7 +85,7 @@ func testKill(t *testing.T, s *stack, app, medium string, want *aggregate.Result
 	}, func() string { return fmt.Sprintf("handler processes %v", now) })
 
 	st := s.waitJob(t, id, job.Done)
-	checkDone(t, st, 20, want)
+	checkDone(t, st, units, want)
 	s.checkAnswer(t, id, want, nil)
 	s.waitDrained(t, medium)
 

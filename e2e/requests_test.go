@@ -152,17 +152,18 @@ func testInvalidRequests(t *testing.T, s *stack) {
 func testResubmission(t *testing.T, s *stack) {
 	files := s.upload(t, "again", generated(t, t.TempDir(), 0.02, 4))
 	want := reference(t, files, aggregate.DefaultLayout())
-	spec := `{"id":"again","transport":"queue","input":{"container":"again","prefix":"customer."},"unit_mb":8}`
+	spec := `{"id":"again","transport":"queue","input":{"container":"again","prefix":"customer."},"unit_mb":0}`
+	units := planUnits(t, files, 0)
 
 	a, first := s.submitRaw(t, spec)
 	require.Equal(t, http.StatusAccepted, a.status, "%s", a.body)
 	assert.Equal(t, "again", first.ID)
-	assert.Equal(t, 4, first.Units)
+	assert.Equal(t, units, first.Units)
 	assert.Equal(t, first.StatusURL, a.header.Get("Location"))
 	assert.True(t, strings.HasSuffix(first.StatusURL, "/api/jobs/again"), first.StatusURL)
 	assert.Equal(t, first.StatusURL+"/result", first.ResultURL)
 
-	// The same spec again, spelled differently (the default unit size
+	// The same spec again, spelled differently (the automatic unit size
 	// left out, fields in another order), while the job may still run.
 	a, again := s.submitRaw(t, `{"input":{"prefix":"customer.","container":"again"},"transport":"queue","id":"again"}`)
 	require.Equal(t, http.StatusAccepted, a.status, "%s", a.body)
@@ -170,7 +171,7 @@ func testResubmission(t *testing.T, s *stack) {
 	assert.Equal(t, first.Units, again.Units)
 
 	st := s.waitJob(t, "again", job.Done)
-	checkDone(t, st, 4, want)
+	checkDone(t, st, units, want)
 	aggregated := s.functionSummary("aggregate", "UnitsQueue").Invocations
 
 	a, done := s.submitRaw(t, spec)
@@ -196,7 +197,7 @@ func testResubmission(t *testing.T, s *stack) {
 	st3, err := s.client.Status(context.Background(), "again")
 	require.NoError(t, err)
 	assert.Equal(t, job.Transports[0], st3.Transport, "the 409s left the job alone")
-	checkDone(t, st3, 4, want)
+	checkDone(t, st3, units, want)
 }
 
 // testEmptyInput runs jobs over empty blobs: there is nothing to plan, and

@@ -39,6 +39,7 @@ func TestSpecNormalize(t *testing.T) {
 		{"empty blob", func(s *Spec) { s.Input.Prefix = ""; s.Input.Blobs = []string{""} }, "1-1024"},
 		{"unit too big", func(s *Spec) { s.UnitMB = 4096 }, "unit_mb 4096"},
 		{"unit negative", func(s *Spec) { s.UnitMB = -1 }, "unit_mb -1"},
+		{"parallelism negative", func(s *Spec) { s.Parallelism = -1 }, "parallelism -1"},
 		{"bad id", func(s *Spec) { s.ID = "Has Space" }, "id \"Has Space\""},
 		{"long delimiter", func(s *Spec) { s.Delimiter = "||" }, "one byte"},
 		{"newline delimiter", func(s *Spec) { s.Delimiter = "\n" }, "line terminator"},
@@ -50,7 +51,7 @@ func TestSpecNormalize(t *testing.T) {
 			err := s.Normalize()
 			if tc.errHas == "" {
 				require.NoError(t, err)
-				assert.Equal(t, DefaultUnitMB, s.UnitMB)
+				assert.Equal(t, 0, s.UnitMB, "no unit size: partition chooses one")
 				assert.Equal(t, "|", s.Delimiter)
 				return
 			}
@@ -65,18 +66,24 @@ func TestPlanCoversEveryByteOnce(t *testing.T) {
 	files := []File{{Name: "a", Size: 0}, {Name: "b", Size: 1}, {Name: "c", Size: 10 << 20}, {Name: "d", Size: 8 << 20}, {Name: "e", Size: 8<<20 + 1}}
 	s := Spec{ID: "j", Transport: "blob", Input: Input{Container: "input"}}
 	require.NoError(t, s.Normalize())
-	p, err := MakePlan(files, s.UnitBytes())
+	const ub = 8 << 20
+	p, err := MakePlan(files, ub)
 	require.NoError(t, err)
-	assert.Equal(t, 0+1+2+1+2, p.Units)
+	assert.Equal(t, 4, p.Units, "26 MiB and 2 bytes in 8 MiB units that span files")
 	units := p.WorkUnits(&s, aggregate.DefaultLayout())
 	require.Len(t, units, p.Units)
 	next := map[string]int64{}
 	for i, u := range units {
 		assert.Equal(t, i, u.Index)
 		assert.Equal(t, p.Units, u.Count)
-		assert.Equal(t, next[u.File], u.Start, "unit %d starts where the previous one ended", i)
-		assert.Less(t, u.Start, u.End)
-		next[u.File] = u.End
+		if i < len(units)-1 {
+			assert.Equal(t, int64(ub), u.Bytes(), "unit %d is full", i)
+		}
+		for _, part := range u.Parts {
+			assert.Equal(t, next[part.File], part.Start, "unit %d: %s starts where the previous part ended", i, part.File)
+			assert.Less(t, part.Start, part.End)
+			next[part.File] = part.End
+		}
 	}
 	for _, f := range files {
 		assert.Equal(t, f.Size, next[f.Name], "file %s fully covered", f.Name)
@@ -85,6 +92,35 @@ func TestPlanCoversEveryByteOnce(t *testing.T) {
 	assert.Error(t, err)
 	_, err = MakePlan([]File{{Name: "x", Size: -1}}, 10)
 	assert.Error(t, err)
+}
+
+func TestManySmallFilesShareUnits(t *testing.T) {
+	files := make([]File, 500)
+	for i := range files {
+		files[i] = File{Name: fmt.Sprintf("f%03d", i), Size: 1000}
+	}
+	p, err := MakePlan(files, 8<<20)
+	require.NoError(t, err)
+	assert.Equal(t, (500+MaxParts-1)/MaxParts, p.Units, "a unit closes at MaxParts files")
+	assert.Len(t, Cut(files, 8<<20), p.Units)
+}
+
+func TestAutoUnitSize(t *testing.T) {
+	assert.Equal(t, int64(MinAutoUnit), AutoUnitBytes(1<<20, 32), "small inputs keep the floor")
+	assert.Equal(t, int64(79<<20), AutoUnitBytes(5000<<20, 32), "5000 MiB over 64 units, rounded up to a MiB")
+	assert.Equal(t, int64(MaxAutoUnit), AutoUnitBytes(1<<40, 32))
+	s := Spec{ID: "j", Transport: "queue", Input: Input{Container: "input"}}
+	require.NoError(t, s.Normalize())
+	p, err := PlanFor(&s, []File{{Name: "a", Size: 5000 << 20}})
+	require.NoError(t, err)
+	assert.True(t, p.AutoUnit)
+	assert.Equal(t, DefaultParallelism, p.Parallelism)
+	assert.Equal(t, 64, p.Units, "5000 MiB in 79 MiB units")
+	s.UnitMB = 100
+	p, err = PlanFor(&s, []File{{Name: "a", Size: 5000 << 20}})
+	require.NoError(t, err)
+	assert.False(t, p.AutoUnit)
+	assert.Equal(t, 50, p.Units)
 }
 
 func TestShardUnits(t *testing.T) {

@@ -16,36 +16,41 @@ type File struct {
 	// ETag pins the version: aggregate reads with If-Match, so a blob
 	// changed under a running job fails the job instead of mixing versions.
 	ETag string `json:"etag"`
-	// FirstUnit is the index of the file's first unit; Units how many it has.
-	FirstUnit int `json:"first_unit"`
-	Units     int `json:"units"`
 }
 
 // Plan is what partition decided: the files and how many units they make.
 // It is kept in its own document, jobs/<id>/plan.json (see SetPlan and
 // GetPlan), so that the job record stays small whatever the input; the
-// record holds its PlanSummary.
+// record holds its PlanSummary. The units themselves follow from the files
+// and the unit size (Cut), so the plan does not list them.
 type Plan struct {
 	UnitBytes int64  `json:"unit_bytes"`
 	Files     []File `json:"files"`
 	Units     int    `json:"units"`
 	Shards    int    `json:"shards"`
 	Bytes     int64  `json:"bytes"`
+	// AutoUnit is true when the unit size was chosen from the input size
+	// and Parallelism (the spec asked for none); see AutoUnitBytes.
+	AutoUnit    bool `json:"auto_unit,omitempty"`
+	Parallelism int  `json:"parallelism,omitempty"`
 }
 
 // PlanSummary is the part of a Plan the job record carries: enough for
 // status, completion and the poison path, without the file list.
 type PlanSummary struct {
-	UnitBytes int64 `json:"unit_bytes"`
-	Files     int   `json:"files"`
-	Units     int   `json:"units"`
-	Shards    int   `json:"shards"`
-	Bytes     int64 `json:"bytes"`
+	UnitBytes   int64 `json:"unit_bytes"`
+	AutoUnit    bool  `json:"auto_unit,omitempty"`
+	Parallelism int   `json:"parallelism,omitempty"`
+	Files       int   `json:"files"`
+	Units       int   `json:"units"`
+	Shards      int   `json:"shards"`
+	Bytes       int64 `json:"bytes"`
 }
 
 // Summary is the plan's PlanSummary.
 func (p *Plan) Summary() PlanSummary {
-	return PlanSummary{UnitBytes: p.UnitBytes, Files: len(p.Files), Units: p.Units, Shards: p.Shards, Bytes: p.Bytes}
+	return PlanSummary{UnitBytes: p.UnitBytes, AutoUnit: p.AutoUnit, Parallelism: p.Parallelism,
+		Files: len(p.Files), Units: p.Units, Shards: p.Shards, Bytes: p.Bytes}
 }
 
 // MaxUnits caps the work units of one job: a plan of more units is
@@ -53,21 +58,44 @@ func (p *Plan) Summary() PlanSummary {
 // larger units, so that a job's plan and merge state stay small records.
 const MaxUnits = 100_000
 
-// WorkUnit is the message partition sends to aggregate: one byte range of
-// one input blob.
+// MaxParts caps the file ranges of one unit: a unit of many small files
+// closes at MaxParts files even if it is under the unit size, so that its
+// message stays a few KiB (well inside one queue message).
+const MaxParts = 64
+
+// Part is one byte range of one input blob within a work unit.
+type Part struct {
+	File string `json:"file"`
+	ETag string `json:"etag"`
+	Size int64  `json:"size"` // the blob's size
+	// Start and End bound the range: the unit owns the lines that start
+	// in [Start, End).
+	Start int64 `json:"start"`
+	End   int64 `json:"end"`
+}
+
+// WorkUnit is the message partition sends to aggregate: byte ranges of
+// one or more input blobs — a large blob is cut into several units, small
+// ones share a unit — about UnitBytes in all. It carries everything the
+// unit needs: aggregate reads no job record for it.
 type WorkUnit struct {
 	Job       string           `json:"job"`
 	Transport string           `json:"transport"`
 	Container string           `json:"container"`
-	File      string           `json:"file"`
-	ETag      string           `json:"etag"`
-	Size      int64            `json:"size"`
+	Parts     []Part           `json:"parts"`
 	Index     int              `json:"index"` // global unit index, 0..Count-1
 	Count     int              `json:"count"` // units in the job
 	Shards    int              `json:"shards"`
-	Start     int64            `json:"start"`
-	End       int64            `json:"end"`
 	Layout    aggregate.Layout `json:"layout"`
+}
+
+// Bytes is how many bytes of input the unit owns.
+func (u *WorkUnit) Bytes() int64 {
+	var n int64
+	for _, p := range u.Parts {
+		n += p.End - p.Start
+	}
+	return n
 }
 
 // PartialMsg is the message aggregate sends to merge: one unit's partial
@@ -112,8 +140,63 @@ func shardsFor(n int) int {
 	return min(max((n+3)/4, 1), 64)
 }
 
-// MakePlan cuts files into units of about unitBytes each. A file of size 0
-// has no units; a job whose files are all empty has none at all.
+// Cut cuts files into units of about unitBytes each, in file order: a unit
+// takes the rest of the current file and goes on into the next files until
+// it holds unitBytes (or MaxParts files); a file larger than what is left
+// of a unit is split. Every unit but the last holds unitBytes, unless it
+// closed at MaxParts. Empty files are in no unit. The cut is deterministic.
+func Cut(files []File, unitBytes int64) [][]Part {
+	var units [][]Part
+	var cur []Part
+	var fill int64
+	for _, f := range files {
+		for off := int64(0); off < f.Size; {
+			take := min(unitBytes-fill, f.Size-off)
+			cur = append(cur, Part{File: f.Name, ETag: f.ETag, Size: f.Size, Start: off, End: off + take})
+			off += take
+			fill += take
+			if fill == unitBytes || len(cur) == MaxParts {
+				units = append(units, cur)
+				cur, fill = nil, 0
+			}
+		}
+	}
+	if len(cur) > 0 {
+		units = append(units, cur)
+	}
+	return units
+}
+
+// DefaultParallelism is how many units an input should make at least when
+// the unit size is chosen automatically: enough to keep several instances'
+// concurrent invocations busy (one instance runs up to 24 at a time with
+// the queue trigger's defaults).
+const DefaultParallelism = 32
+
+// Automatic unit sizes stay within these bounds: below MinAutoUnit a
+// unit's fixed cost (a trigger, a ranged read, a partial and its fold,
+// ~10 storage requests and tens of milliseconds) outweighs reading it;
+// above MaxAutoUnit a unit takes long enough alone to hold up a job.
+const (
+	MinAutoUnit = 8 << 20
+	MaxAutoUnit = 256 << 20
+)
+
+// AutoUnitBytes is the unit size for an input of total bytes when the spec
+// names none: about two units per parallel invocation wanted, rounded up to
+// a MiB, within [MinAutoUnit, MaxAutoUnit].
+func AutoUnitBytes(total int64, parallelism int) int64 {
+	if parallelism <= 0 {
+		parallelism = DefaultParallelism
+	}
+	u := (total + int64(2*parallelism) - 1) / int64(2*parallelism)
+	u = (u + 1<<20 - 1) &^ (1<<20 - 1)
+	return min(max(u, MinAutoUnit), MaxAutoUnit)
+}
+
+// MakePlan cuts files into units of about unitBytes each (see Cut). A
+// file of size 0 has no units; a job whose files are all empty has none at
+// all. More than MaxUnits units is an error wrapping ErrInvalid.
 func MakePlan(files []File, unitBytes int64) (Plan, error) {
 	if unitBytes <= 0 {
 		return Plan{}, fmt.Errorf("unit size %d: must be positive", unitBytes)
@@ -123,33 +206,70 @@ func MakePlan(files []File, unitBytes int64) (Plan, error) {
 		if f.Size < 0 {
 			return Plan{}, fmt.Errorf("file %q: negative size %d", f.Name, f.Size)
 		}
-		f.FirstUnit = p.Units
-		f.Units = int((f.Size + unitBytes - 1) / unitBytes)
-		p.Units += f.Units
 		p.Bytes += f.Size
 		p.Files[i] = f
 	}
+	// Count the units without building them: a plan is checked against
+	// MaxUnits before anything large is allocated.
+	var fill int64
+	parts := 0
+	for _, f := range files {
+		for off := int64(0); off < f.Size; {
+			take := min(unitBytes-fill, f.Size-off)
+			off += take
+			fill += take
+			parts++
+			if fill == unitBytes || parts == MaxParts {
+				p.Units++
+				fill, parts = 0, 0
+			}
+			if p.Units > MaxUnits {
+				return Plan{}, fmt.Errorf("%w: %d bytes in units of %d bytes make more than %d work units: choose a larger unit_mb", ErrInvalid, p.Bytes, unitBytes, MaxUnits)
+			}
+		}
+	}
+	if parts > 0 {
+		p.Units++
+	}
 	if p.Units > MaxUnits {
-		return Plan{}, fmt.Errorf("%w: %d bytes in units of %d bytes make %d work units, over the limit of %d: choose a larger unit_mb", ErrInvalid, p.Bytes, unitBytes, p.Units, MaxUnits)
+		return Plan{}, fmt.Errorf("%w: %d bytes in units of %d bytes make more than %d work units: choose a larger unit_mb", ErrInvalid, p.Bytes, unitBytes, MaxUnits)
 	}
 	p.Shards = shardsFor(p.Units)
 	return p, nil
 }
 
+// PlanFor plans a job of spec s over files: with the spec's unit size, or
+// with one chosen by AutoUnitBytes, recorded in the plan (AutoUnit,
+// Parallelism) and shown in the job's status.
+func PlanFor(s *Spec, files []File) (Plan, error) {
+	ub := s.UnitBytes()
+	if ub > 0 {
+		return MakePlan(files, ub)
+	}
+	par := s.Parallelism
+	if par == 0 {
+		par = DefaultParallelism
+	}
+	var total int64
+	for _, f := range files {
+		total += f.Size
+	}
+	p, err := MakePlan(files, AutoUnitBytes(total, par))
+	if err != nil {
+		return p, err
+	}
+	p.AutoUnit, p.Parallelism = true, par
+	return p, nil
+}
+
 // WorkUnits lists the work units of a plan for job spec s.
 func (p Plan) WorkUnits(s *Spec, layout aggregate.Layout) []WorkUnit {
-	units := make([]WorkUnit, 0, p.Units)
-	ub := p.UnitBytes
-	for _, f := range p.Files {
-		for k := 0; k < f.Units; k++ {
-			start := int64(k) * ub
-			end := min(start+ub, f.Size)
-			units = append(units, WorkUnit{
-				Job: s.ID, Transport: s.Transport, Container: s.Input.Container,
-				File: f.Name, ETag: f.ETag, Size: f.Size,
-				Index: f.FirstUnit + k, Count: p.Units, Shards: p.Shards,
-				Start: start, End: end, Layout: layout,
-			})
+	cuts := Cut(p.Files, p.UnitBytes)
+	units := make([]WorkUnit, len(cuts))
+	for i, parts := range cuts {
+		units[i] = WorkUnit{
+			Job: s.ID, Transport: s.Transport, Container: s.Input.Container, Parts: parts,
+			Index: i, Count: len(cuts), Shards: p.Shards, Layout: layout,
 		}
 	}
 	return units

@@ -29,10 +29,13 @@ import (
 
 // Limits on a job request.
 const (
-	DefaultUnitMB = 8
-	MaxUnitMB     = 1024
-	MaxBlobs      = 100000
-	MaxRequest    = 1 << 20 // bytes of a submit request body
+	// DefaultUnitMB is the CLI's --unit-mb default; a spec without
+	// unit_mb gets a unit size chosen from the input (AutoUnitBytes).
+	DefaultUnitMB  = 8
+	MaxUnitMB      = 1024
+	MaxParallelism = 10000
+	MaxBlobs       = 100000
+	MaxRequest     = 1 << 20 // bytes of a submit request body
 )
 
 // Spec is a job request as a user submits it.
@@ -43,8 +46,12 @@ type Spec struct {
 	// Transport is "queue" or "blob": the medium the stages use.
 	Transport string `json:"transport"`
 	Input     Input  `json:"input"`
-	// UnitMB is the size of a work unit in MiB (default 8).
+	// UnitMB is the size of a work unit in MiB; 0 (the default) lets
+	// partition choose it from the input size and Parallelism.
 	UnitMB int `json:"unit_mb,omitempty"`
+	// Parallelism is how many units should run at once when the unit size
+	// is chosen automatically (default DefaultParallelism).
+	Parallelism int `json:"parallelism,omitempty"`
 	// Delimiter is the field delimiter (default "|").
 	Delimiter string `json:"delimiter,omitempty"`
 	// Header says that every input blob starts with a header line.
@@ -102,11 +109,11 @@ func (s *Spec) Normalize() error {
 		}
 		seen[b] = true
 	}
-	if s.UnitMB == 0 {
-		s.UnitMB = DefaultUnitMB
+	if s.UnitMB < 0 || s.UnitMB > MaxUnitMB {
+		return fmt.Errorf("%w: unit_mb %d: must be 1..%d, or 0 to let partition choose", ErrInvalid, s.UnitMB, MaxUnitMB)
 	}
-	if s.UnitMB < 1 || s.UnitMB > MaxUnitMB {
-		return fmt.Errorf("%w: unit_mb %d: must be 1..%d", ErrInvalid, s.UnitMB, MaxUnitMB)
+	if s.Parallelism < 0 || s.Parallelism > MaxParallelism {
+		return fmt.Errorf("%w: parallelism %d: must be 1..%d", ErrInvalid, s.Parallelism, MaxParallelism)
 	}
 	if s.Delimiter == "" {
 		s.Delimiter = "|"
@@ -131,12 +138,13 @@ func (s *Spec) Layout() (aggregate.Layout, error) {
 	return l, nil
 }
 
-// UnitBytes is the size of a work unit in bytes.
+// UnitBytes is the size of a work unit in bytes, 0 when partition is to
+// choose it.
 func (s *Spec) UnitBytes() int64 { return int64(s.UnitMB) << 20 }
 
 // Same reports whether two normalized specs ask for the same job.
 func (s *Spec) Same(o *Spec) bool {
-	if s.ID != o.ID || s.Transport != o.Transport || s.UnitMB != o.UnitMB ||
+	if s.ID != o.ID || s.Transport != o.Transport || s.UnitMB != o.UnitMB || s.Parallelism != o.Parallelism ||
 		s.Delimiter != o.Delimiter || s.Header != o.Header ||
 		s.Input.Container != o.Input.Container || s.Input.Prefix != o.Input.Prefix ||
 		len(s.Input.Blobs) != len(o.Input.Blobs) {

@@ -9,17 +9,22 @@ import (
 
 // Status is what GET /api/jobs/{id} answers: where a job stands.
 type Status struct {
-	ID        string             `json:"id"`
-	State     string             `json:"state"`
-	Transport string             `json:"transport"`
-	Failure   string             `json:"failure,omitempty"`
-	Files     int                `json:"files"`
-	Bytes     int64              `json:"bytes"`
-	Units     UnitCounts         `json:"units"`
-	Rows      RowCounts          `json:"rows"`
-	Timings   Timings            `json:"timings"`
-	Result    *Result            `json:"result,omitempty"`
-	Samples   []aggregate.Sample `json:"rejected_samples,omitempty"`
+	ID        string     `json:"id"`
+	State     string     `json:"state"`
+	Transport string     `json:"transport"`
+	Failure   string     `json:"failure,omitempty"`
+	Files     int        `json:"files"`
+	Bytes     int64      `json:"bytes"`
+	Units     UnitCounts `json:"units"`
+	// UnitBytes is the unit size the plan used; UnitSizeAuto says that
+	// partition chose it from the input size and Parallelism.
+	UnitBytes    int64              `json:"unit_bytes,omitempty"`
+	UnitSizeAuto bool               `json:"unit_size_auto,omitempty"`
+	Parallelism  int                `json:"parallelism,omitempty"`
+	Rows         RowCounts          `json:"rows"`
+	Timings      Timings            `json:"timings"`
+	Result       *Result            `json:"result,omitempty"`
+	Samples      []aggregate.Sample `json:"rejected_samples,omitempty"`
 }
 
 // UnitCounts counts work units.
@@ -78,6 +83,7 @@ func ReadStatus(ctx context.Context, st Store, id string, now time.Time) (*Statu
 	s.Files = rec.Plan.Files
 	s.Bytes = rec.Plan.Bytes
 	s.Units.Planned = rec.Plan.Units
+	s.UnitBytes, s.UnitSizeAuto, s.Parallelism = rec.Plan.UnitBytes, rec.Plan.AutoUnit, rec.Plan.Parallelism
 	p, err := ReadProgress(ctx, st, id, rec.Plan.Shards)
 	if err != nil {
 		return nil, err

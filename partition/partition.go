@@ -104,7 +104,7 @@ func (s *Service) Submit(ctx context.Context, spec job.Spec) (*job.Record, error
 		return nil, err
 	}
 	if rec.Plan == nil {
-		plan, err := job.MakePlan(files, spec.UnitBytes())
+		plan, err := job.PlanFor(&spec, files)
 		if err != nil {
 			return nil, err
 		}

@@ -102,15 +102,16 @@ func TestSubmitPlansAndSendsUnits(t *testing.T) {
 	assert.Equal(t, "fixed", rec.Spec.ID)
 	assert.Equal(t, job.Running, rec.State)
 	assert.True(t, rec.Sent)
-	require.Equal(t, 4, rec.Plan.Units) // 20 MiB in 8 MiB units = 3, plus 1
-	require.Len(t, tr.sent, 4)
+	require.Equal(t, 3, rec.Plan.Units) // 20 MiB + 1 byte in units chosen automatically (8 MiB), which span files
+	assert.True(t, rec.Plan.AutoUnit)
+	require.Len(t, tr.sent, 3)
 	for i, m := range tr.sent {
 		assert.Equal(t, job.UnitID("fixed", i), m.ID)
 		var u job.WorkUnit
 		require.NoError(t, json.Unmarshal(m.Body, &u))
 		assert.Equal(t, i, u.Index)
 		assert.Equal(t, "input", u.Container)
-		assert.Equal(t, 4, u.Count)
+		assert.Equal(t, 3, u.Count)
 	}
 }
 

@@ -133,10 +133,16 @@ func checkUnit(u *job.WorkUnit) error {
 		return fmt.Errorf("unit %d of %d out of range", u.Index, u.Count)
 	case u.Shards < 1:
 		return fmt.Errorf("unit with %d shards", u.Shards)
-	case u.Start < 0 || u.End <= u.Start || u.End > u.Size:
-		return fmt.Errorf("bad range [%d, %d) of a %d-byte blob", u.Start, u.End, u.Size)
-	case u.Container == "" || u.File == "":
+	case u.Container == "" || len(u.Parts) == 0:
 		return errors.New("unit without input blob")
+	}
+	for _, p := range u.Parts {
+		switch {
+		case p.File == "":
+			return errors.New("unit part without input blob")
+		case p.Start < 0 || p.End <= p.Start || p.End > p.Size:
+			return fmt.Errorf("bad range [%d, %d) of the %d-byte blob %s", p.Start, p.End, p.Size, p.File)
+		}
 	}
 	return u.Layout.Validate()
 }
@@ -147,30 +153,24 @@ func (s *Stage) run(ctx context.Context, u *job.WorkUnit) error {
 		return fmt.Errorf("%w: job %s: transport %q is not configured here", ErrPermanent, u.Job, u.Transport)
 	}
 	started := s.now()
-	r := &segmentReader{ctx: ctx, src: s.Source, u: u, seg: s.SegmentBytes}
-	r.pos = max(0, u.Start-1)
-	defer r.Close()
-	p, err := aggregate.ScanRange(ctx, r, aggregate.Range{File: u.File, Start: u.Start, End: u.End}, u.Layout)
-	if errors.Is(err, storage.ErrConflict) {
-		reason := fmt.Sprintf("input blob %s/%s changed while the job ran (planned ETag %s)", u.Container, u.File, u.ETag)
-		if ferr := job.Fail(ctx, s.Store, u.Job, u.Index, reason, s.now()); ferr != nil {
-			return fmt.Errorf("aggregate: %s; and failing the job: %w", reason, ferr)
+	p := &aggregate.Partial{}
+	for i := range u.Parts {
+		part := &u.Parts[i]
+		pp, err := s.scanPart(ctx, u.Container, part, u.Layout)
+		if errors.Is(err, storage.ErrConflict) {
+			return s.failJob(ctx, u, fmt.Sprintf("input blob %s/%s changed while the job ran (planned ETag %s)", u.Container, part.File, part.ETag))
 		}
-		return fmt.Errorf("%w: %s", ErrPermanent, reason)
-	}
-	if errors.Is(err, storage.ErrNotFound) {
-		reason := fmt.Sprintf("input blob %s/%s was deleted while the job ran", u.Container, u.File)
-		if ferr := job.Fail(ctx, s.Store, u.Job, u.Index, reason, s.now()); ferr != nil {
-			return fmt.Errorf("aggregate: %s; and failing the job: %w", reason, ferr)
+		if errors.Is(err, storage.ErrNotFound) {
+			return s.failJob(ctx, u, fmt.Sprintf("input blob %s/%s was deleted while the job ran", u.Container, part.File))
 		}
-		return fmt.Errorf("%w: %s", ErrPermanent, reason)
-	}
-	if err != nil {
-		return fmt.Errorf("aggregate: unit %d of job %s: %w", u.Index, u.Job, err)
+		if err != nil {
+			return fmt.Errorf("aggregate: unit %d of job %s: %w", u.Index, u.Job, err)
+		}
+		p.Merge(pp)
 	}
 	pm := job.PartialMsg{
 		Job: u.Job, Transport: u.Transport, Index: u.Index, Count: u.Count, Shards: u.Shards,
-		Bytes: u.End - u.Start, Started: started.UTC(), Finished: s.now().UTC(), Partial: p,
+		Bytes: u.Bytes(), Started: started.UTC(), Finished: s.now().UTC(), Partial: p,
 	}
 	body, err := json.Marshal(&pm)
 	if err != nil {
@@ -182,19 +182,37 @@ func (s *Stage) run(ctx context.Context, u *job.WorkUnit) error {
 	return nil
 }
 
+// scanPart runs the kernel over one part of a unit.
+func (s *Stage) scanPart(ctx context.Context, container string, part *job.Part, layout aggregate.Layout) (*aggregate.Partial, error) {
+	r := &segmentReader{ctx: ctx, src: s.Source, container: container, part: part, seg: s.SegmentBytes}
+	r.pos = max(0, part.Start-1)
+	defer r.Close()
+	return aggregate.ScanRange(ctx, r, aggregate.Range{File: part.File, Start: part.Start, End: part.End}, layout)
+}
+
+// failJob fails u's job for a reason no retry can fix and returns an
+// error wrapping ErrPermanent.
+func (s *Stage) failJob(ctx context.Context, u *job.WorkUnit, reason string) error {
+	if ferr := job.Fail(ctx, s.Store, u.Job, u.Index, reason, s.now()); ferr != nil {
+		return fmt.Errorf("aggregate: %s; and failing the job: %w", reason, ferr)
+	}
+	return fmt.Errorf("%w: %s", ErrPermanent, reason)
+}
+
 // segmentReader reads a unit's bytes from max(0, Start-1) in range
 // requests: the first covers the unit and a little more (most last lines end
 // there), each further one SegmentBytes, until the blob ends or the kernel
 // stops reading. So a unit costs one read operation in the common case and
 // never holds more than one response open.
 type segmentReader struct {
-	ctx    context.Context
-	src    Source
-	u      *job.WorkUnit
-	seg    int64
-	pos    int64 // offset of the next byte Read returns
-	segEnd int64 // end of the open request
-	cur    io.ReadCloser
+	ctx       context.Context
+	src       Source
+	container string
+	part      *job.Part
+	seg       int64
+	pos       int64 // offset of the next byte Read returns
+	segEnd    int64 // end of the open request
+	cur       io.ReadCloser
 }
 
 // firstSlack is how far past a unit's end the first request reads: dbgen
@@ -204,18 +222,18 @@ const firstSlack = 4 << 10
 func (r *segmentReader) Read(p []byte) (int, error) {
 	for {
 		if r.cur == nil {
-			if r.pos >= r.u.Size {
+			if r.pos >= r.part.Size {
 				return 0, io.EOF
 			}
 			n := r.seg
 			if n <= 0 {
 				n = 4 << 20
 			}
-			if r.pos < r.u.End {
-				n = r.u.End - r.pos + firstSlack
+			if r.pos < r.part.End {
+				n = r.part.End - r.pos + firstSlack
 			}
-			n = min(n, r.u.Size-r.pos)
-			rc, err := r.src.ReadRange(r.ctx, r.u.Container, r.u.File, r.u.ETag, r.pos, n)
+			n = min(n, r.part.Size-r.pos)
+			rc, err := r.src.ReadRange(r.ctx, r.container, r.part.File, r.part.ETag, r.pos, n)
 			if err != nil {
 				return 0, err
 			}
@@ -227,7 +245,7 @@ func (r *segmentReader) Read(p []byte) (int, error) {
 			r.cur.Close()
 			r.cur = nil
 			if r.pos < r.segEnd {
-				return n, fmt.Errorf("blob %s/%s: range read ended at %d, before %d: %w", r.u.Container, r.u.File, r.pos, r.segEnd, io.ErrUnexpectedEOF)
+				return n, fmt.Errorf("blob %s/%s: range read ended at %d, before %d: %w", r.container, r.part.File, r.pos, r.segEnd, io.ErrUnexpectedEOF)
 			}
 			if n > 0 {
 				return n, nil

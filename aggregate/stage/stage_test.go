@@ -194,15 +194,16 @@ func TestFirstDeliveryReadsNoJobRecord(t *testing.T) {
 }
 
 func TestCheckUnit(t *testing.T) {
-	good := job.WorkUnit{Job: "j", Transport: "queue", Container: "c", File: "f", Size: 10, Index: 0, Count: 1, Shards: 1, Start: 0, End: 10, Layout: aggregate.DefaultLayout()}
+	good := job.WorkUnit{Job: "j", Transport: "queue", Container: "c", Parts: []job.Part{{File: "f", Size: 10, Start: 0, End: 10}}, Index: 0, Count: 1, Shards: 1, Layout: aggregate.DefaultLayout()}
 	require.NoError(t, checkUnit(&good))
 	for name, mod := range map[string]func(*job.WorkUnit){
 		"no job":      func(u *job.WorkUnit) { u.Job = "" },
 		"index":       func(u *job.WorkUnit) { u.Index = 1 },
 		"shards":      func(u *job.WorkUnit) { u.Shards = 0 },
-		"empty range": func(u *job.WorkUnit) { u.End = 0 },
-		"past end":    func(u *job.WorkUnit) { u.End = 11 },
-		"no file":     func(u *job.WorkUnit) { u.File = "" },
+		"empty range": func(u *job.WorkUnit) { u.Parts = []job.Part{{File: "f", Size: 10}} },
+		"past end":    func(u *job.WorkUnit) { u.Parts = []job.Part{{File: "f", Size: 10, End: 11}} },
+		"no file":     func(u *job.WorkUnit) { u.Parts = []job.Part{{Size: 10, End: 10}} },
+		"no parts":    func(u *job.WorkUnit) { u.Parts = nil },
 		"layout":      func(u *job.WorkUnit) { u.Layout.NationField = 0 },
 	} {
 		u := good

@@ -120,8 +120,9 @@ func TestRunEndToEnd(t *testing.T) {
 	assert.Equal(t, 2, strings.Count(out, want.String()), "one table per transport, each equal to the answer computed here:\n%s", out)
 	assert.Contains(t, out, "== queue: job ")
 	assert.Contains(t, out, "== blob: job ")
-	assert.Regexp(t, `job j[0-9a-f]+ \(queue\): 1500 rows in 4 units of 4 files; submit→done \d`, out)
-	assert.Regexp(t, `job j[0-9a-f]+ \(blob\): 1500 rows in 4 units of 4 files; submit→done \d`, out)
+	// The four small chunks (235 KiB) share one 1 MiB unit.
+	assert.Regexp(t, `job j[0-9a-f]+ \(queue\): 1500 rows in 1 units of 4 files; submit→done \d`, out)
+	assert.Regexp(t, `job j[0-9a-f]+ \(blob\): 1500 rows in 1 units of 4 files; submit→done \d`, out)
 	assert.Contains(t, out, "OK: the queue and blob answers are identical and equal the reference answer")
 	assert.Contains(t, out, "instances partition=1,aggregate=2,merge=1")
 

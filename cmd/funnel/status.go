@@ -111,6 +111,13 @@ func writeStatus(w io.Writer, st *job.Status) error {
 	}
 	tw.printf("input      %d files, %s\n", st.Files, formatBytes(st.Bytes))
 	tw.printf("units      %d planned, %d done, %d failed\n", st.Units.Planned, st.Units.Done, st.Units.Failed)
+	if st.UnitBytes > 0 {
+		how := "as asked"
+		if st.UnitSizeAuto {
+			how = fmt.Sprintf("chosen for %d-way parallelism", st.Parallelism)
+		}
+		tw.printf("unit size  %s (%s)\n", formatMiB(st.UnitBytes), how)
+	}
 	tw.printf("rows       %d accepted, %d rejected\n", st.Rows.Accepted, st.Rows.Rejected)
 	t := st.Timings
 	tw.printf("timings    elapsed %s; partition %s, dispatch %s, aggregate %s, merge %s\n",
@@ -182,3 +189,6 @@ func waitJob(ctx context.Context, c *partition.Client, id string, interval time.
 	}
 	return st, err
 }
+
+// formatMiB prints a byte count in MiB.
+func formatMiB(n int64) string { return fmt.Sprintf("%.4g MiB", float64(n)/(1<<20)) }

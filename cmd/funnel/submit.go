@@ -21,7 +21,7 @@ func cmdSubmit(ctx context.Context, e env, args []string) error {
 	container := fs.String("container", "", "the blob container holding the input")
 	prefix := fs.String("prefix", "", "take every blob whose name starts with this (default: every blob in the container)")
 	blobs := fs.String("blobs", "", "comma-separated blob names to take instead of a prefix")
-	unitMB := fs.Int("unit-mb", job.DefaultUnitMB, fmt.Sprintf("work unit size in MiB (1..%d)", job.MaxUnitMB))
+	unitMB := fs.Int("unit-mb", 0, fmt.Sprintf("work unit size in MiB (1..%d); 0 lets partition choose it from the input size", job.MaxUnitMB))
 	id := fs.String("id", "", "the job's ID (default: the API assigns one); resubmitting an ID with the same spec is idempotent")
 	delim := fs.String("delimiter", "|", "field delimiter of the input rows")
 	header := fs.Bool("header", false, "every input blob starts with a header line")
@@ -97,8 +97,8 @@ func submitSpec(id, transport, container, prefix, blobs string, unitMB int, deli
 	if container == "" {
 		return spec, fmt.Errorf("%w: --container is required", errUsage)
 	}
-	if unitMB < 1 || unitMB > job.MaxUnitMB {
-		return spec, fmt.Errorf("%w: --unit-mb %d: must be 1..%d", errUsage, unitMB, job.MaxUnitMB)
+	if unitMB < 0 || unitMB > job.MaxUnitMB {
+		return spec, fmt.Errorf("%w: --unit-mb %d: must be 1..%d, or 0 for automatic", errUsage, unitMB, job.MaxUnitMB)
 	}
 	if blobs != "" {
 		if prefix != "" {

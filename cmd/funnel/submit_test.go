@@ -113,7 +113,7 @@ func TestSubmitSpec(t *testing.T) {
 		{"bad container", "", "queue", "In_put", "", "", 8, "not a valid container name"},
 		{"both inputs", "", "queue", "input", "p", "a", 8, "not both"},
 		{"duplicate blob", "", "queue", "input", "", "a,a", 8, "listed twice"},
-		{"unit zero", "", "queue", "input", "", "", 0, "--unit-mb"},
+		{"unit negative", "", "queue", "input", "", "", -1, "--unit-mb"},
 		{"unit too big", "", "queue", "input", "", "", 2048, "--unit-mb"},
 		{"bad id", "Job 1", "queue", "input", "", "", 8, "id"},
 	}
