@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -181,8 +182,23 @@ func expected(n int) aggregate.Result {
 }
 
 func TestFoldExactlyOnceUnderDuplicatesAndRaces(t *testing.T) {
+	var folder Folder
+	for name, fold := range map[string]func(context.Context, Store, *PartialMsg) (FoldOutcome, error){
+		"Fold": Fold, "Folder": folder.Fold,
+	} {
+		t.Run(name, func(t *testing.T) { testFoldRaces(t, fold) })
+	}
+}
+
+func testFoldRaces(t *testing.T, fold func(context.Context, Store, *PartialMsg) (FoldOutcome, error)) {
 	const n = 300
-	st := &MemStore{}
+	var shardWrites atomic.Int64
+	st := &MemStore{BeforePut: func(name string) error {
+		if strings.Contains(name, "/shard-") {
+			shardWrites.Add(1)
+		}
+		return nil
+	}}
 	newJob(t, st, "race", n)
 	shards := shardsFor(n)
 	ctx := context.Background()
@@ -204,7 +220,7 @@ func TestFoldExactlyOnceUnderDuplicatesAndRaces(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range work {
-				out, err := Fold(ctx, st, msgFor("race", i, n, shards))
+				out, err := fold(ctx, st, msgFor("race", i, n, shards))
 				if !assert.NoError(t, err) {
 					continue
 				}
@@ -227,6 +243,7 @@ func TestFoldExactlyOnceUnderDuplicatesAndRaces(t *testing.T) {
 	wg.Wait()
 
 	assert.Equal(t, n, applied, "each unit applied exactly once")
+	t.Logf("%d shard writes for %d deliveries of %d units", shardWrites.Load(), 3*n, n)
 	rec, err := Get(ctx, st, "race")
 	require.NoError(t, err)
 	assert.Equal(t, Done, rec.State)
@@ -418,4 +435,44 @@ func TestOversizedDocumentsAreNotWritten(t *testing.T) {
 	_, err := st.Put(context.Background(), "big", make([]byte, MaxDocument+1), Cond{})
 	require.ErrorIs(t, err, storage.ErrTooLarge)
 	assert.Empty(t, st.Names())
+}
+
+// A batch's failed write fails every partial in it; they fold on retry.
+func TestFolderBatchFailureFailsItsPartials(t *testing.T) {
+	ctx := context.Background()
+	var fail atomic.Bool
+	fail.Store(true)
+	st := &MemStore{BeforePut: func(name string) error {
+		if strings.Contains(name, "/shard-") && fail.Load() {
+			return fmt.Errorf("injected: %w", storage.ErrUnavailable)
+		}
+		return nil
+	}}
+	const n = 40
+	newJob(t, st, "bf", n)
+	var folder Folder
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = folder.Fold(ctx, st, msgFor("bf", i, n, 1))
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		assert.ErrorIs(t, err, storage.ErrUnavailable, "unit %d", i)
+	}
+	fail.Store(false)
+	applied := 0
+	for i := range n {
+		out, err := folder.Fold(ctx, st, msgFor("bf", i, n, 1))
+		require.NoError(t, err)
+		if out.Applied {
+			applied++
+		}
+		assert.Equal(t, i == n-1, out.ShardComplete)
+	}
+	assert.Equal(t, n, applied)
 }

@@ -133,11 +133,13 @@ func ParseMessageID(id string) (jobID string, unit int, ok bool) {
 }
 
 // shardsFor picks how many merge shards a job of n units gets: about one
-// per four units, so that a batch of concurrent merges (16 per instance by
-// default) rarely collides on one record, and at most 64, so that reading
-// them all for status and completion stays cheap.
+// per 32 units, and at most 64, so that reading them all for status and
+// completion stays cheap. Merge folds the partials of one shard that
+// arrive together in one write (Folder), so a shard shared by many
+// concurrent merges costs fewer writes, not more conflicts; several shards
+// still let several instances write at once.
 func shardsFor(n int) int {
-	return min(max((n+3)/4, 1), 64)
+	return min(max((n+31)/32, 1), 64)
 }
 
 // Cut cuts files into units of about unitBytes each, in file order: a unit

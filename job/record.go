@@ -292,50 +292,6 @@ func LastError(ctx context.Context, st Store, id string, unit int) (string, erro
 	return string(data), err
 }
 
-// FoldOutcome says what Fold did.
-type FoldOutcome struct {
-	// Applied is false when the unit had been folded before (a duplicate).
-	Applied bool
-	// ShardComplete is true when the unit's shard holds all its units.
-	ShardComplete bool
-}
-
-// Fold folds one unit's partial into its merge shard exactly once: a unit
-// already in the shard's applied set is not folded again, and the write is
-// conditional on the ETag read, so concurrent folds into one shard never
-// lose an update.
-func Fold(ctx context.Context, st Store, m *PartialMsg) (FoldOutcome, error) {
-	if err := m.check(); err != nil {
-		return FoldOutcome{}, err
-	}
-	k := ShardOf(m.Index, m.Shards)
-	want := ShardUnits(m.Count, m.Shards, k)
-	var out FoldOutcome
-	_, err := update(ctx, st, shardName(m.Job, k), func(cur []byte) ([]byte, error) {
-		sh, err := decodeShard(cur)
-		if err != nil {
-			return nil, fmt.Errorf("job %s shard %d: %w", m.Job, k, err)
-		}
-		i, found := slices.BinarySearch(sh.Applied, m.Index)
-		if found {
-			out = FoldOutcome{Applied: false, ShardComplete: len(sh.Applied) == want}
-			return nil, nil
-		}
-		sh.Applied = slices.Insert(sh.Applied, i, m.Index)
-		sh.Partial.Merge(m.Partial)
-		sh.Bytes += m.Bytes
-		if sh.First.IsZero() || (!m.Started.IsZero() && m.Started.Before(sh.First)) {
-			sh.First = m.Started.UTC()
-		}
-		if m.Finished.After(sh.Last) {
-			sh.Last = m.Finished.UTC()
-		}
-		out = FoldOutcome{Applied: true, ShardComplete: len(sh.Applied) == want}
-		return json.Marshal(sh)
-	})
-	return out, err
-}
-
 func (m *PartialMsg) check() error {
 	switch {
 	case m.Job == "" || !idPattern.MatchString(m.Job):

@@ -42,6 +42,9 @@ type Stage struct {
 	Transports map[string]transport.Transport
 	Now        func() time.Time
 	Log        *slog.Logger
+
+	// folder batches the folds of concurrent invocations per shard.
+	folder job.Folder
 }
 
 func (s *Stage) now() time.Time {
@@ -82,7 +85,7 @@ func (s *Stage) Handle(ctx context.Context, medium string, d transport.Delivery)
 	if want := job.PartialID(m.Job, m.Index); msg.ID != want {
 		return job.NoteFailure(ctx, s.Store, s.log(), msg.ID, fmt.Errorf("merge: message %s carries the partial of %s", msg.ID, want))
 	}
-	out, err := job.Fold(ctx, s.Store, &m)
+	out, err := s.folder.Fold(ctx, s.Store, &m)
 	if err != nil {
 		return job.NoteFailure(ctx, s.Store, s.log(), msg.ID, fmt.Errorf("merge: fold unit %d of job %s: %w", m.Index, m.Job, err))
 	}
