@@ -65,6 +65,26 @@ type Layout struct {
 	// Header says the first line of each file (the line at offset 0) is a
 	// header and is skipped.
 	Header bool
+	// MaxLine is the longest line a scan reads, '\n' excluded; 0 means
+	// DefaultMaxLine. A longer line is rejected as "line too long" (with a
+	// sample of its start) and skipped, so a scan's memory and reads stay
+	// bounded whatever the input holds (a file without newlines, a gzip
+	// uploaded by mistake).
+	MaxLine int `json:",omitempty"`
+}
+
+// DefaultMaxLine is the longest line a scan reads unless Layout.MaxLine
+// says otherwise: 1 MiB, far above any real CSV row.
+const DefaultMaxLine = 1 << 20
+
+// LineLimit is the longest line a scan with l reads: MaxLine, or
+// DefaultMaxLine when MaxLine is 0. A scan of a range never needs a byte
+// more than LineLimit past the range's end.
+func (l Layout) LineLimit() int {
+	if l.MaxLine > 0 {
+		return l.MaxLine
+	}
+	return DefaultMaxLine
 }
 
 // DefaultLayout is the layout dbgen writes: '|'-delimited, nation key in
@@ -85,6 +105,8 @@ func (l Layout) Validate() error {
 		return fmt.Errorf("%w: balance field %d is not in 1..%d", ErrBadLayout, l.BalanceField, MaxField)
 	case l.NationField == l.BalanceField:
 		return fmt.Errorf("%w: nation and balance are both field %d", ErrBadLayout, l.NationField)
+	case l.MaxLine < 0:
+		return fmt.Errorf("%w: maximum line length %d is negative", ErrBadLayout, l.MaxLine)
 	}
 	return nil
 }

@@ -67,7 +67,16 @@ func Scan(ctx context.Context, r io.Reader, file string, layout Layout) (*Partia
 // the newline that ends the range's last line: ScanRange issues no read
 // after it has that newline, and reads at most a few small reads past End
 // while looking for it. If r ends earlier, its end is taken as the file's
-// end. Memory is bounded by the longest line, not by the range.
+// end.
+//
+// Reads and memory are bounded by the range and the layout's maximum line
+// length (Layout.MaxLine), whatever the input: a line longer than that is
+// rejected as "line too long" once MaxLine bytes of it have been read, and
+// skipped up to its newline but never past End (a later range's bytes are
+// not its owner's to read); the partial first line is skipped up to End at
+// most. So a scan reads at most MaxLine+1 bytes past End, and adjacent
+// ranges add up to the file's size except for the part of an overlong line
+// past the end of the range it starts in.
 //
 // A read error is returned wrapped, with the offset; ctx is checked between
 // reads. The layout is validated first (errors wrap ErrBadLayout).
@@ -86,6 +95,10 @@ func ScanRange(ctx context.Context, r io.Reader, rng Range, layout Layout) (*Par
 	if span := rng.End - rng.Start; span < readBufSize/2 {
 		size = max(minReadBufSize, 2*int(span))
 	}
+	// The buffer never holds more than max+1 bytes, so a line whose '\n'
+	// is in it is never longer than max: a long line is rejected however
+	// the input is read.
+	size = min(size, layout.LineLimit()+1)
 	s := scanner{
 		r:      r,
 		rng:    rng,
@@ -93,6 +106,7 @@ func ScanRange(ctx context.Context, r io.Reader, rng Range, layout Layout) (*Par
 		minf:   layout.minFields(),
 		tooFew: fmt.Sprintf("too few fields (need %d)", layout.minFields()),
 		buf:    make([]byte, size, size+bufSlack),
+		max:    layout.LineLimit(),
 		off:    max(0, rng.Start-1),
 		tail:   tailReadSize,
 	}
@@ -118,6 +132,8 @@ type scanner struct {
 	off    int64
 	eof    bool
 	tail   int
+	max    int  // longest line read
+	done   bool // nothing more of the range to read (an overlong line ran past End)
 
 	p Partial
 }
@@ -136,6 +152,12 @@ func (s *scanner) run(ctx context.Context) error {
 			continue
 		}
 		s.from = s.hi
+		if s.hi-s.lo > s.max {
+			if err := s.skipLongLine(ctx); err != nil || s.done {
+				return err
+			}
+			continue
+		}
 		if s.eof {
 			if s.lo < s.hi {
 				// The last line has no final newline: parse it as if it
@@ -266,22 +288,50 @@ func (s *scanner) reject(start, nl int, off int64, reason string) {
 	s.p.addSample(s.rng.File, off, reason, line)
 }
 
+// skipLongLine rejects the line at buf[lo] (file offset off), which has
+// no '\n' within its first max bytes, and skips it up to its newline —
+// counting its bytes — but not past the range's end: then done is set.
+func (s *scanner) skipLongLine(ctx context.Context) error {
+	start := s.off
+	s.p.addSample(s.rng.File, start, fmt.Sprintf("%s (no newline within %d bytes)", reasonLineTooLong, s.max), s.buf[s.lo:s.hi])
+	for {
+		if i := bytes.IndexByte(s.buf[s.lo:s.hi], '\n'); i >= 0 {
+			s.off += int64(i + 1)
+			s.lo += i + 1
+			s.from = s.lo
+			s.p.Bytes += s.off - start
+			return nil
+		}
+		s.off += int64(s.hi - s.lo)
+		s.lo, s.hi, s.from = 0, 0, 0
+		if s.eof || s.off >= s.rng.End {
+			s.p.Bytes += s.off - start
+			s.done = true
+			return nil
+		}
+		if err := s.fill(ctx); err != nil {
+			return err
+		}
+	}
+}
+
 // skipPartialLine consumes input through the first '\n', discarding as it
 // goes so a long skipped line costs no memory. It reports false if the input
-// ended first.
+// ended first, or if no line starts before the range's end (the range lies
+// inside one line that started earlier): then it reads nothing past End.
 func (s *scanner) skipPartialLine(ctx context.Context) (bool, error) {
 	for {
 		if i := bytes.IndexByte(s.buf[s.lo:s.hi], '\n'); i >= 0 {
 			s.off += int64(i + 1)
 			s.lo += i + 1
 			s.from = s.lo
-			return true, nil
-		}
-		if s.eof {
-			return false, nil
+			return s.off < s.rng.End, nil
 		}
 		s.off += int64(s.hi - s.lo)
 		s.lo, s.hi, s.from = 0, 0, 0
+		if s.eof || s.off >= s.rng.End {
+			return false, nil
+		}
 		if err := s.fill(ctx); err != nil {
 			return false, err
 		}
@@ -300,8 +350,9 @@ func (s *scanner) fill(ctx context.Context) error {
 			n := copy(s.buf, s.buf[s.lo:s.hi])
 			s.from -= s.lo
 			s.lo, s.hi = 0, n
-		} else { // a line longer than the buffer
-			nb := make([]byte, 2*len(s.buf), 2*len(s.buf)+bufSlack)
+		} else { // a line longer than the buffer, up to max+1 bytes
+			n := min(2*len(s.buf), s.max+1)
+			nb := make([]byte, n, n+bufSlack)
 			copy(nb, s.buf[:s.hi])
 			s.buf = nb
 		}
@@ -341,6 +392,7 @@ const (
 	reasonBalanceEmpty   = "empty balance"
 	reasonBalanceSyntax  = "balance is not a decimal number with at most 2 places"
 	reasonBalanceRange   = "balance out of range"
+	reasonLineTooLong    = "line too long"
 	maxCentsIntegerPart  = math.MaxInt64 / 100
 	nationOverflowMarker = 1000
 )

@@ -123,10 +123,18 @@ func TestScanRowContract(t *testing.T) {
 			layout: func(l *Layout) { *l = Layout{Delimiter: '\t', NationField: 4, BalanceField: 1} }, rows: 1,
 			nations: map[int]stat{3: {1, -750, -750, -750}}, rejected: []string{"too few fields (need 4)"}},
 		{name: "3 MiB valid line", in: "1|n|a|11|p|99.99|s|" + long + "|\n" + row("11", "0.01"), rows: 2,
-			nations: map[int]stat{11: {2, 10000, 1, 9999}}},
+			layout: func(l *Layout) { l.MaxLine = 4 << 20 }, nations: map[int]stat{11: {2, 10000, 1, 9999}}},
 		{name: "3 MiB invalid line", in: long + "\n" + row("11", "0.01"), rows: 1,
+			layout:  func(l *Layout) { l.MaxLine = 4 << 20 },
 			nations: map[int]stat{11: {1, 1, 1, 1}}, rejected: []string{"too few fields (need 6)"}},
-		{name: "3 MiB balance", in: row("12", "1."+long), rejected: []string{reasonBalanceSyntax}},
+		{name: "3 MiB balance", in: row("12", "1."+long), layout: func(l *Layout) { l.MaxLine = 4 << 20 }, rejected: []string{reasonBalanceSyntax}},
+		{name: "3 MiB valid line over the default maximum", in: "1|n|a|11|p|99.99|s|" + long + "|\n" + row("11", "0.01"), rows: 1,
+			nations: map[int]stat{11: {1, 1, 1, 1}}, rejected: []string{"line too long (no newline within 1048576 bytes)"}},
+		{name: "no newline at all", in: long, rejected: []string{"line too long (no newline within 1048576 bytes)"}},
+		{name: "line at the maximum", in: "1|n|a|11|p|99.99|s|" + strings.Repeat("z", 980) + "|\n", layout: func(l *Layout) { l.MaxLine = 1000 },
+			rows: 1, nations: map[int]stat{11: {1, 9999, 9999, 9999}}},
+		{name: "line one past the maximum", in: "1|n|a|11|p|99.99|s|" + strings.Repeat("z", 981) + "|\n", layout: func(l *Layout) { l.MaxLine = 1000 },
+			rejected: []string{"line too long (no newline within 1000 bytes)"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -232,7 +240,7 @@ func (r *stopReader) Read(b []byte) (int, error) {
 }
 
 func TestScanRangeStopsAtLastLine(t *testing.T) {
-	first, second, third := row("1", "1"), strings.Repeat("y", 1<<20)+"|b|c|2|e|2.00|\n", row("3", "3")
+	first, second, third := row("1", "1"), strings.Repeat("y", 1<<19)+"|b|c|2|e|2.00|\n", row("3", "3")
 	in := first + second + third
 	tests := []struct {
 		name       string
@@ -340,16 +348,71 @@ type stuckReader struct{}
 func (stuckReader) Read([]byte) (int, error) { return 0, nil }
 
 func TestScanRangesAcrossLongLines(t *testing.T) {
-	// Lines of 3 MiB, valid and not, cut into 100 KiB units: most units
-	// start and end inside one line and own nothing; the merge is exact.
+	// Lines of 3 MiB, valid and not, cut into 100 KiB units, with a
+	// maximum line length that admits them: most units start and end
+	// inside one line and own nothing; the merge is exact.
 	long := strings.Repeat("c", 3<<20)
 	in := []byte(row("1", "1") + "9|n|a|2|p|3.5|s|" + long + "|\n" + row("3", "3") + long + "\n" + row("4", "-4"))
-	whole := scanString(t, string(in), DefaultLayout())
+	layout := DefaultLayout()
+	layout.MaxLine = 4 << 20
+	whole := scanString(t, string(in), layout)
 	require.EqualValues(t, 4, whole.Rows)
 	require.EqualValues(t, 1, whole.Rejected)
 	var cuts []int64
 	for c := int64(100 << 10); c < int64(len(in)); c += 100 << 10 {
 		cuts = append(cuts, c)
 	}
-	assert.Equal(t, whole, scanRanges(t, in, cuts, DefaultLayout(), identity))
+	assert.Equal(t, whole, scanRanges(t, in, cuts, layout, identity))
+}
+
+func TestOverlongLinesAreRejectedAndBoundReads(t *testing.T) {
+	const maxLine = 1000
+	layout := DefaultLayout()
+	layout.MaxLine = maxLine
+	long := strings.Repeat("x", 5000)
+	in := []byte(row("1", "1") + "9|n|a|2|p|3.5|s|" + long + "|\n" + row("3", "3") + long + "\n" + row("4", "-4"))
+	whole := scanString(t, string(in), layout)
+	assert.EqualValues(t, 3, whole.Rows)
+	assert.EqualValues(t, 2, whole.Rejected, "both long lines, the valid one too")
+	require.Len(t, whole.Samples, 2)
+	assert.Contains(t, whole.Samples[0].Reason, "line too long")
+	assert.Equal(t, int64(len(row("1", "1"))), whole.Samples[0].Offset)
+
+	// Every cut gives the same rows and rejects; each range reads at most
+	// its own bytes, the byte before, and max+1 bytes past its end (plus
+	// the kernel's small tail reads).
+	for _, unit := range []int64{1, 7, 100, 999, 1000, 1001, 4096} {
+		var merged Partial
+		for start := int64(0); start < int64(len(in)); start += unit {
+			end := min(start+unit, int64(len(in)))
+			cr := &countingReader{r: bytes.NewReader(in[max(0, start-1):])}
+			p, err := ScanRange(context.Background(), cr, Range{File: "in", Start: start, End: end}, layout)
+			require.NoError(t, err)
+			assert.LessOrEqual(t, cr.n, end-start+1+maxLine+1+2*tailReadSize, "unit %d: range [%d, %d) read %d bytes", unit, start, end, cr.n)
+			merged.Merge(p)
+		}
+		assert.Equal(t, whole.Rows, merged.Rows, "unit %d", unit)
+		assert.Equal(t, whole.Rejected, merged.Rejected, "unit %d", unit)
+		assert.Equal(t, whole.Nations, merged.Nations, "unit %d", unit)
+		assert.Equal(t, whole.Samples, merged.Samples, "unit %d", unit)
+	}
+}
+
+func TestNoNewlineAtAll(t *testing.T) {
+	// 8 MiB without a newline, in 1 MiB units: one rejected line, and no
+	// unit reads more than its range and the default maximum line past it.
+	in := bytes.Repeat([]byte("a|b|c|1|"), 1<<20)
+	var merged Partial
+	var total int64
+	const unit = 1 << 20
+	for start := int64(0); start < int64(len(in)); start += unit {
+		cr := &countingReader{r: bytes.NewReader(in[max(0, start-1):])}
+		p, err := ScanRange(context.Background(), cr, Range{File: "in", Start: start, End: start + unit}, DefaultLayout())
+		require.NoError(t, err)
+		merged.Merge(p)
+		total += cr.n
+	}
+	assert.EqualValues(t, 0, merged.Rows)
+	assert.EqualValues(t, 1, merged.Rejected)
+	assert.LessOrEqual(t, total, int64(2*len(in)), "bytes read stay within twice the input")
 }

@@ -186,6 +186,8 @@ func (s *Stage) run(ctx context.Context, u *job.WorkUnit) error {
 func (s *Stage) scanPart(ctx context.Context, container string, part *job.Part, layout aggregate.Layout) (*aggregate.Partial, error) {
 	r := &segmentReader{ctx: ctx, src: s.Source, container: container, part: part, seg: s.SegmentBytes}
 	r.pos = max(0, part.Start-1)
+	// The kernel needs no byte more than a maximum line past the end.
+	r.limit = min(part.Size, part.End+int64(layout.LineLimit()))
 	defer r.Close()
 	return aggregate.ScanRange(ctx, r, aggregate.Range{File: part.File, Start: part.Start, End: part.End}, layout)
 }
@@ -201,15 +203,18 @@ func (s *Stage) failJob(ctx context.Context, u *job.WorkUnit, reason string) err
 
 // segmentReader reads a unit's bytes from max(0, Start-1) in range
 // requests: the first covers the unit and a little more (most last lines end
-// there), each further one SegmentBytes, until the blob ends or the kernel
-// stops reading. So a unit costs one read operation in the common case and
-// never holds more than one response open.
+// there), each further one SegmentBytes, until the kernel stops reading or
+// the limit — the blob's end, or a maximum line past the part's end, beyond
+// which the kernel needs nothing — is reached. So a unit costs one read
+// operation in the common case, never holds more than one response open,
+// and never reads far into someone else's range.
 type segmentReader struct {
 	ctx       context.Context
 	src       Source
 	container string
 	part      *job.Part
 	seg       int64
+	limit     int64 // no byte at or past this offset is read
 	pos       int64 // offset of the next byte Read returns
 	segEnd    int64 // end of the open request
 	cur       io.ReadCloser
@@ -222,7 +227,7 @@ const firstSlack = 4 << 10
 func (r *segmentReader) Read(p []byte) (int, error) {
 	for {
 		if r.cur == nil {
-			if r.pos >= r.part.Size {
+			if r.pos >= r.limit {
 				return 0, io.EOF
 			}
 			n := r.seg
@@ -232,7 +237,7 @@ func (r *segmentReader) Read(p []byte) (int, error) {
 			if r.pos < r.part.End {
 				n = r.part.End - r.pos + firstSlack
 			}
-			n = min(n, r.part.Size-r.pos)
+			n = min(n, r.limit-r.pos)
 			rc, err := r.src.ReadRange(r.ctx, r.container, r.part.File, r.part.ETag, r.pos, n)
 			if err != nil {
 				return 0, err
