@@ -77,7 +77,8 @@ test-short:
 ## per configuration and write a report to $(BENCH_OUT)/<date>-<transport>/;
 ## bench: both transports and their comparison (<date>-comparison). The
 ## sweeps, both transports each: bench-batch (1, 5, 10, 20, 50, 100, 250, 500
-## chunks), bench-scale (1, 2, 4 instances per app), bench-size (SF 1, 10, 40).
+## chunks), bench-scale (1, 2, 4 instances per app), bench-size (SF 1, 10, 40);
+## bench-5gb (below) the predecessor's 5 GB experiment.
 ## Variables: SF (10 for the benchmarks), CHUNKS (100), UNIT_MB (8),
 ## INSTANCES (1), REPS (5), WARMUP (1), ARCH (this machine's; arm64 on an
 ## amd64 machine runs under qemu-aarch64-static, timings marked emulated),
@@ -92,8 +93,8 @@ BENCH_OUT   ?= bench/results
 BENCH_FLAGS ?=
 BENCH       = $(FUNNEL) bench --unit-mb $(UNIT_MB) --reps $(REPS) --warmup $(WARMUP) --arch $(ARCH) --out $(BENCH_OUT) $(BENCH_FLAGS)
 
-.PHONY: bench-batch bench-scale bench-size
-bench bench-queue bench-blob bench-batch bench-scale bench-size: ARCHS = $(ARCH)
+.PHONY: bench-batch bench-scale bench-size bench-5gb
+bench bench-queue bench-blob bench-batch bench-scale bench-size bench-5gb: ARCHS = $(ARCH)
 
 bench-queue: deps build package
 	$(BENCH) --transport queue --sf $(BENCH_SF) --chunks $(CHUNKS) --instances $(INSTANCES)
@@ -112,6 +113,16 @@ bench-scale: deps build package
 
 bench-size: deps build package
 	$(BENCH) --transport both --sweep size --chunks $(CHUNKS) --instances $(INSTANCES)
+
+## bench-5gb: the Java predecessor's experiment, SF 200 (about 5 GB) in 500
+## chunks, both transports, one run each (REPS=1 WARMUP=0 unless given);
+## report in $(BENCH_OUT)/<date>-5gb/ with the predecessor's published
+## figures in its notes. Needs about 11 GB in the cache folder.
+PREDECESSOR_NOTE = The Java predecessor on the same experiment (5 GB in 500 chunks, published figures): 366 s over queues and 780 s over blobs locally; 102-184 s and 125-157 s on Azure.
+bench-5gb: REPS = 1
+bench-5gb: WARMUP = 0
+bench-5gb: deps build package
+	$(BENCH) --transport both --sf 200 --chunks 500 --instances $(INSTANCES) --label 5gb --note "$(PREDECESSOR_NOTE)"
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
