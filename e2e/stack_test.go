@@ -152,11 +152,18 @@ func startStack(t *testing.T, cfg stackConfig) *stack {
 	t.Cleanup(s.acct.Close)
 	s.store = job.NewBlobStore(s.acct.Blob(), jobsContainer)
 	s.client = &partition.Client{BaseURL: st.APIURL()}
-	q, err := queue.New(s.acct, queue.Options{Prefix: prefix})
+	// The test's own messages go through the stack's connection string,
+	// whose blob writes raise Event Grid events as the apps' do.
+	grid, err := account.Open(account.Config{ConnectionString: st.ConnectionString()}, account.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := blob.New(s.acct, blob.Options{Prefix: prefix})
+	t.Cleanup(grid.Close)
+	q, err := queue.New(grid, queue.Options{Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := blob.New(grid, blob.Options{Prefix: prefix})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -254,7 +254,8 @@ func (o Options) methodNotes(loadStart, loadEnd string) []string {
 	if slices.Contains(o.Transports, bench.TransportBlob) {
 		notes = append(notes, "Blob-triggered functions (\"source\": \"EventGrid\") are driven as in Azure: a local Event Grid in front of Azurite's blob endpoint sees each committed blob write "+
 			"and POSTs a BlobCreated event to the host's blob webhook, which queues it on the host's internal blob trigger queue; the host's requests for that queue and for reading the blob are counted as the host's. "+
-			"The deliveries themselves are Event Grid operations (priced per event in Azure, not included in the costs here) and are counted separately below.")
+			"The deliveries themselves are Event Grid operations (priced per event in Azure, not included in the costs here) and are counted separately below. "+
+			"Every blob request of the run, the raw-download measurement's included, passes through that proxy.")
 	}
 	if loadStart != "" && loadEnd != "" {
 		notes = append(notes, fmt.Sprintf("Load average (1, 5, 15 min) on this %d-core machine: %s at the start, %s at the end.", runtime.NumCPU(), loadStart, loadEnd))

@@ -107,7 +107,6 @@ type Stack struct {
 	queueEndpoint string
 	server        *azurite.Server // nil when Options.ConnectionString was used
 	grid          *eventgrid.Proxy
-	appConn       string // conn with the blob endpoint behind grid
 	hosts         []*runningHost
 	cancel        context.CancelFunc
 	log           *slog.Logger
@@ -180,10 +179,10 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 		s.queueEndpoint = connField(s.conn, "QueueEndpoint")
 	}
 
-	// The apps reach blob storage through the local Event Grid, which
-	// pushes BlobCreated events to their blob webhooks as a storage
-	// account's system topic does in Azure.
-	s.appConn = s.conn
+	// Blob storage is reached through the local Event Grid, which pushes
+	// BlobCreated events to the apps' blob webhooks as a storage account's
+	// system topic does in Azure, for every write made through the stack's
+	// connection string.
 	if s.blobEndpoint != "" {
 		grid, err := eventgrid.New(s.blobEndpoint, eventgrid.Options{Latency: opts.EventGridLatency, Registerer: opts.Registerer, Logger: log})
 		if err != nil {
@@ -191,11 +190,12 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 			return nil, fmt.Errorf("localstack: %w", err)
 		}
 		s.grid = grid
-		s.appConn = eventgrid.ReplaceBlobEndpoint(s.conn, grid.URL())
+		s.blobEndpoint = grid.URL()
+		s.conn = eventgrid.ReplaceBlobEndpoint(s.conn, grid.URL())
 		log.Info("event grid started", "blob", grid.URL())
 	}
 
-	settings := appSettings(opts.Settings, s.appConn)
+	settings := appSettings(opts.Settings, s.conn)
 
 	for _, app := range Apps() {
 		cfg := funchost.Config{
@@ -318,18 +318,15 @@ func (s *Stack) fail(err error) {
 // http://127.0.0.1:41234/api: what partition.Client.BaseURL takes.
 func (s *Stack) APIURL() string { return s.hosts[0].host.HTTPURL() + "/api" }
 
-// ConnectionString is the storage account's connection string. The apps
-// use AppConnectionString, whose blob endpoint is the local Event Grid's
-// proxy; writes made with this one raise no events.
+// ConnectionString is the storage connection string every app uses. Its
+// blob endpoint is the local Event Grid's proxy in front of the storage:
+// writes made through it raise BlobCreated events, as every write to an
+// account does in Azure.
 func (s *Stack) ConnectionString() string { return s.conn }
 
-// AppConnectionString is the connection string the apps get as
-// AzureWebJobsStorage: blob requests go through the local Event Grid,
-// which publishes BlobCreated events for the writes it sees.
-func (s *Stack) AppConnectionString() string { return s.appConn }
-
-// BlobEndpoint and QueueEndpoint are the storage service URLs ("" when a
-// given connection string does not spell them out).
+// BlobEndpoint and QueueEndpoint are the storage service URLs of
+// ConnectionString ("" when a given connection string does not spell them
+// out); BlobEndpoint is the local Event Grid's.
 func (s *Stack) BlobEndpoint() string  { return s.blobEndpoint }
 func (s *Stack) QueueEndpoint() string { return s.queueEndpoint }
 

@@ -197,6 +197,7 @@ func TestStackRunsJobsOverBothTransports(t *testing.T) {
 	}
 
 	client := &partition.Client{BaseURL: stack.APIURL()}
+	units := (table.Len() + 1<<20 - 1) >> 20 // the three parts share 1 MiB units
 	for _, tr := range job.Transports {
 		t.Run(tr, func(t *testing.T) {
 			id, err := client.Submit(ctx, job.Spec{Transport: tr, Input: job.Input{Container: "input", Prefix: "customer/"}, UnitMB: 1})
@@ -204,8 +205,8 @@ func TestStackRunsJobsOverBothTransports(t *testing.T) {
 			st, err := client.Wait(ctx, id, 100*time.Millisecond, nil)
 			require.NoError(t, err)
 			assert.Equal(t, job.Done, st.State)
-			assert.Equal(t, 3, st.Units.Planned)
-			assert.Equal(t, 3, st.Units.Done)
+			assert.Equal(t, units, st.Units.Planned)
+			assert.Equal(t, units, st.Units.Done)
 			require.NotNil(t, st.Result)
 			assert.Equal(t, want.Nations, st.Result.Nations)
 			assert.Equal(t, want.Rows, st.Result.Rows)
@@ -217,7 +218,7 @@ func TestStackRunsJobsOverBothTransports(t *testing.T) {
 	require.Len(t, sums, 3)
 	assert.Equal(t, "aggregate", sums[1].App)
 	assert.Len(t, sums[1].Instances, 2, "aggregate was asked for two instances")
-	assert.GreaterOrEqual(t, sums[1].Invocations, 6, "three units per job, two jobs")
+	assert.GreaterOrEqual(t, sums[1].Invocations, 2*units, "every unit of two jobs")
 
 	hostURLs := []string{}
 	for _, h := range stack.Hosts() {
@@ -275,7 +276,8 @@ func TestStartReusesGivenStorage(t *testing.T) {
 	stack, err := localstack.Start(ctx, localstack.Options{AppsDir: apps, ConnectionString: srv.ConnectionString()})
 	require.NoError(t, err)
 	assert.Zero(t, stack.AzuritePID(), "no emulator of its own")
-	assert.Equal(t, srv.BlobEndpoint(), stack.BlobEndpoint())
+	assert.NotEqual(t, srv.BlobEndpoint(), stack.BlobEndpoint(), "blob requests go through the local Event Grid")
+	assert.True(t, strings.HasSuffix(stack.BlobEndpoint(), "/devstoreaccount1"), stack.BlobEndpoint())
 	assert.Equal(t, srv.QueueEndpoint(), stack.QueueEndpoint())
 	resp, err := http.Get(stack.APIURL() + "/jobs/nosuchjob")
 	require.NoError(t, err)
