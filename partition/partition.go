@@ -99,15 +99,17 @@ func (s *Service) Submit(ctx context.Context, spec job.Spec) (*job.Record, error
 	if err != nil {
 		return nil, err
 	}
+	// Planned before the record is created, so that a plan refused (too
+	// many units) leaves no job behind.
+	plan, err := job.PlanFor(&spec, files)
+	if err != nil {
+		return nil, err
+	}
 	rec, err := job.Create(ctx, s.Store, spec, s.now())
 	if err != nil {
 		return nil, err
 	}
 	if rec.Plan == nil {
-		plan, err := job.PlanFor(&spec, files)
-		if err != nil {
-			return nil, err
-		}
 		if rec, err = job.SetPlan(ctx, s.Store, spec.ID, plan, s.now()); err != nil {
 			return nil, err
 		}

@@ -185,3 +185,16 @@ func TestResultBeforeDone(t *testing.T) {
 	_, err = svc.Result(context.Background(), "nope", "json")
 	assert.ErrorIs(t, err, storage.ErrNotFound)
 }
+
+// A job whose plan would exceed job.MaxUnits is refused as invalid (a 400
+// from the job API) and leaves no record behind.
+func TestTooManyUnitsIsInvalidAndLeavesNoJob(t *testing.T) {
+	in := &fakeInputs{files: map[string][]job.File{"input": {{Name: "huge", Size: int64(job.MaxUnits+1) << 20, ETag: "e"}}}}
+	tr := &sink{}
+	svc, st := newService(in, tr)
+	_, err := svc.Submit(context.Background(), job.Spec{ID: "huge", Transport: "queue", Input: job.Input{Container: "input"}, UnitMB: 1})
+	require.ErrorIs(t, err, job.ErrInvalid)
+	assert.Contains(t, err.Error(), "larger unit_mb")
+	assert.Empty(t, st.Names(), "no record written")
+	assert.Empty(t, tr.sent)
+}
