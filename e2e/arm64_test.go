@@ -31,7 +31,7 @@ func TestSF1ExactArm64(t *testing.T) {
 	t.Logf("arm64 apps (exec prefix %q on %s) built and started in %v", prefix, runtime.GOARCH, time.Since(start).Round(time.Millisecond))
 	dir := t.TempDir()
 	table, expectedJSON, want := sf1(t, dir)
-	s.upload(t, "sf1", split(t, table, filepath.Join(dir, "chunks"), 20))
+	files := s.upload(t, "sf1", split(t, table, filepath.Join(dir, "chunks"), 20))
 
 	ctx, cancel := context.WithTimeout(context.Background(), jobTimeout)
 	defer cancel()
@@ -40,7 +40,7 @@ func TestSF1ExactArm64(t *testing.T) {
 	require.NoError(t, err)
 	st := s.waitJob(t, id, job.Done)
 	t.Logf("SF1 over queue with arm64 handlers: %v from submit to done (emulated: not a performance figure)", time.Since(start).Round(time.Millisecond))
-	checkDone(t, st, 20, want)
+	checkDone(t, st, planUnits(t, files, 0), want)
 	require.EqualValues(t, 150000, st.Rows.Accepted)
 	s.checkAnswer(t, id, want, expectedJSON)
 }
