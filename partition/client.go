@@ -105,6 +105,20 @@ func (c *Client) Status(ctx context.Context, id string) (*job.Status, error) {
 	return &st, nil
 }
 
+// RetryAnswer is what the job API answers a retry with.
+type RetryAnswer = retryAnswer
+
+// Retry asks the job API to retry a failed job: the units that never
+// landed are sent again. It returns the answer (the job's state and how
+// many units were sent).
+func (c *Client) Retry(ctx context.Context, id string) (*RetryAnswer, error) {
+	var ans RetryAnswer
+	if _, err := c.do(ctx, http.MethodPost, "/jobs/"+url.PathEscape(id)+"/retry", nil, &ans); err != nil {
+		return nil, err
+	}
+	return &ans, nil
+}
+
 // Result returns a finished job's result, format "json" or "csv".
 func (c *Client) Result(ctx context.Context, id, format string) ([]byte, error) {
 	return c.do(ctx, http.MethodGet, "/jobs/"+url.PathEscape(id)+"/result?format="+url.QueryEscape(format), nil, nil)

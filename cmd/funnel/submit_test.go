@@ -24,12 +24,13 @@ import (
 // fakeAPI answers like the job API for one job, "j1", that is running on
 // the first status read and done from the second on.
 type fakeAPI struct {
-	t      *testing.T
-	result *aggregate.Result
-	mu     sync.Mutex
-	specs  []job.Spec
-	reads  int
-	key    string
+	t       *testing.T
+	result  *aggregate.Result
+	mu      sync.Mutex
+	specs   []job.Spec
+	reads   int
+	retries int
+	key     string
 }
 
 func newFakeAPI(t *testing.T) (*fakeAPI, string) {
@@ -85,6 +86,13 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		answer(http.StatusOK, job.Result{Job: "j1", ElapsedSeconds: 0.9, Result: *f.result})
+	case r.Method == http.MethodPost && r.URL.Path == "/api/jobs/j1/retry":
+		f.retries++
+		if f.retries > 1 {
+			answer(http.StatusConflict, map[string]string{"error": "job j1 is running: job cannot be retried"})
+			return
+		}
+		answer(http.StatusAccepted, map[string]any{"id": "j1", "state": "running", "resent": 2, "failed_attempts": 1})
 	case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/api/jobs/"):
 		answer(http.StatusNotFound, map[string]string{"error": "no job \"" + strings.TrimPrefix(r.URL.Path, "/api/jobs/") + "\""})
 	default:

@@ -1,7 +1,11 @@
 // Command partition is funnel's first stage as an Azure Functions custom
 // handler: the job API (submit, status, result) and the planner that cuts
 // input blobs into work units. See package partition and
-// cmd/internal/stagerun for its settings.
+// cmd/internal/stagerun for its settings; FUNNEL_INPUT_CONTAINERS is the
+// allow list of input containers (comma-separated names, or prefixes ending
+// in '*'; default "input"). Containers of funnel's own (funnel*, the
+// transports' prefix, the job records) and of the Functions host
+// (azure-webjobs-*) are refused whatever it says.
 package main
 
 import (
@@ -17,6 +21,10 @@ func main() {
 			Store:      env.Store,
 			Inputs:     &partition.BlobInputs{Client: env.Account.Blob()},
 			Transports: env.Transports,
+			Policy: partition.InputPolicy{
+				Allow:    partition.ParseInputContainers(os.Getenv("FUNNEL_INPUT_CONTAINERS")),
+				Reserved: []string{env.Prefix, env.JobsContainer},
+			},
 		}
 		svc.Register(env.App)
 		return nil
