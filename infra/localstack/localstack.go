@@ -113,9 +113,9 @@ type Stack struct {
 	server    *azurite.Server
 	first     *azurite.Server
 	watchDone chan struct{} // closed when the emulator's watcher returns
-	hosts         []*runningHost
-	cancel        context.CancelFunc
-	log           *slog.Logger
+	hosts     []*runningHost
+	cancel    context.CancelFunc
+	log       *slog.Logger
 
 	failed   chan struct{} // closed when a host stops on its own
 	failOnce sync.Once
