@@ -53,7 +53,7 @@ func Retry(ctx context.Context, st Store, id string, now time.Time) (*Record, []
 	if rec.Plan == nil {
 		return nil, nil, fmt.Errorf("job %s failed before it was planned (%s); submit it again: %w", id, rec.Failure, ErrNotRetryable)
 	}
-	missing, err := unappliedUnits(ctx, st, id, rec.Plan.Units, rec.Plan.Shards)
+	missing, err := UnappliedUnits(ctx, st, id, rec.Plan.Units, rec.Plan.Shards)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -89,9 +89,9 @@ func MarkRetrySent(ctx context.Context, st Store, id string) (*Record, error) {
 	})
 }
 
-// unappliedUnits lists, in order, the units of a job that no merge shard
+// UnappliedUnits lists, in order, the units of a job that no merge shard
 // holds.
-func unappliedUnits(ctx context.Context, st Store, id string, units, shards int) ([]int, error) {
+func UnappliedUnits(ctx context.Context, st Store, id string, units, shards int) ([]int, error) {
 	applied := make([]bool, units)
 	for k := 0; k < shards; k++ {
 		sh, err := readShard(ctx, st, id, k)

@@ -174,6 +174,30 @@ func sendUnits(ctx context.Context, tr transport.Transport, id string, units []j
 	return nil
 }
 
+// sendOnly sends the units of a planned job whose indices are given.
+func (s *Service) sendOnly(ctx context.Context, rec *job.Record, only []int) error {
+	if len(only) == 0 {
+		return nil
+	}
+	tr, ok := s.Transports[rec.Spec.Transport]
+	if !ok {
+		return fmt.Errorf("job %s: transport %q is not configured here", rec.Spec.ID, rec.Spec.Transport)
+	}
+	layout, err := rec.Spec.Layout()
+	if err != nil {
+		return err
+	}
+	all := rec.Plan.WorkUnits(&rec.Spec, layout)
+	units := make([]job.WorkUnit, 0, len(only))
+	for _, i := range only {
+		if i < 0 || i >= len(all) {
+			return fmt.Errorf("job %s: no unit %d of %d", rec.Spec.ID, i, len(all))
+		}
+		units = append(units, all[i])
+	}
+	return sendUnits(ctx, tr, rec.Spec.ID, units)
+}
+
 // Status reads a job's status. An ID that is not a job ID gives an error
 // wrapping job.ErrInvalid, a missing job one wrapping transport.ErrNotFound.
 func (s *Service) Status(ctx context.Context, id string) (*job.Status, error) {
@@ -196,31 +220,13 @@ func (s *Service) Retry(ctx context.Context, id string) (*job.Record, int, error
 	if err != nil {
 		return nil, 0, err
 	}
-	tr, ok := s.Transports[rec.Spec.Transport]
-	if !ok {
-		return nil, 0, fmt.Errorf("job %s: transport %q is not configured here", id, rec.Spec.Transport)
-	}
-	layout, err := rec.Spec.Layout()
-	if err != nil {
+	if err := s.sendOnly(ctx, rec, only); err != nil {
 		return nil, 0, err
-	}
-	all := rec.Plan.WorkUnits(&rec.Spec, layout)
-	units := make([]job.WorkUnit, 0, len(only))
-	for _, i := range only {
-		if i < 0 || i >= len(all) {
-			return nil, 0, fmt.Errorf("job %s: retry names unit %d of %d", id, i, len(all))
-		}
-		units = append(units, all[i])
-	}
-	if len(units) > 0 {
-		if err := sendUnits(ctx, tr, id, units); err != nil {
-			return nil, 0, err
-		}
 	}
 	if rec, err = job.MarkRetrySent(ctx, s.Store, id); err != nil {
 		return nil, 0, err
 	}
-	if len(units) == 0 {
+	if len(only) == 0 {
 		// Every unit had landed (the job failed for another reason): the
 		// retry is the completion check that failure stopped.
 		if _, err := job.Finish(ctx, s.Store, id, rec.Plan.Units, rec.Plan.Shards, s.now()); err != nil {
@@ -230,7 +236,7 @@ func (s *Service) Retry(ctx context.Context, id string) (*job.Record, int, error
 			return nil, 0, err
 		}
 	}
-	return rec, len(units), nil
+	return rec, len(only), nil
 }
 
 // Result reads a finished job's result in format "json" or "csv". A job that

@@ -298,6 +298,13 @@ func (h *Host) run(ctx context.Context) (err error) {
 			}()
 		}
 	}
+	for _, tl := range h.timerListeners() {
+		work.Add(1)
+		go func() {
+			defer work.Done()
+			tl.run(ctx)
+		}()
+	}
 	for _, sc := range h.blobScanners() {
 		work.Add(1)
 		go func() {

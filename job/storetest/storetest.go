@@ -12,7 +12,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -40,6 +42,7 @@ func Run(t *testing.T, newStore func(t *testing.T) job.Store) {
 	run("conditional updates lose nothing", testUpdateRace)
 	run("large document", testLarge)
 	run("cancelled context", testCancelled)
+	run("job IDs", testJobIDs)
 }
 
 func uniquePrefix() string {
@@ -219,4 +222,29 @@ func testCancelled(t *testing.T, st job.Store, p string) {
 	assert.True(t, errors.Is(err, context.Canceled), "Put: %v", err)
 	_, _, err = st.Get(context.Background(), p+"x")
 	assert.ErrorIs(t, err, transport.ErrNotFound, fmt.Sprintf("a cancelled Put writes nothing: %v", err))
+}
+
+// testJobIDs checks JobLister, for a store that implements it: every job
+// folder is listed once, whatever else it holds.
+func testJobIDs(t *testing.T, st job.Store, p string) {
+	l, ok := st.(job.JobLister)
+	if !ok {
+		t.Skip("the store does not list jobs")
+	}
+	ctx := context.Background()
+	tag := strings.NewReplacer("conformance/", "", "/", "").Replace(p)
+	a, b := "ca"+tag, "cb"+tag
+	for _, name := range []string{"jobs/" + a + "/job.json", "jobs/" + b + "/job.json", "jobs/" + b + "/shard-000.json", "jobs/" + b + "/errors/000001"} {
+		_, err := st.Put(ctx, name, []byte("{}"), job.Cond{})
+		require.NoError(t, err)
+	}
+	ids, err := l.JobIDs(ctx)
+	require.NoError(t, err)
+	count := map[string]int{}
+	for _, id := range ids {
+		count[id]++
+	}
+	assert.Equal(t, 1, count[a])
+	assert.Equal(t, 1, count[b], "one entry per job, not per document")
+	assert.True(t, sort.StringsAreSorted(ids), "in name order")
 }
