@@ -62,6 +62,8 @@ type stackConfig struct {
 	// that wait for messages to be poisoned); nil keeps the budget the
 	// apps ship with.
 	retry *retryBudget
+	// settings are extra app settings for every app.
+	settings map[string]string
 }
 
 // retryBudget is host.json's extensions.queues retry settings.
@@ -150,6 +152,9 @@ func startStack(t *testing.T, cfg stackConfig) *stack {
 	// refused whatever this says (TestJobAPI checks it).
 	opts := localstack.Options{AppsDir: apps, Instances: cfg.instances, ExecPrefix: cfg.execPrefix, Logger: logger,
 		Settings: map[string]string{"FUNNEL_INPUT_CONTAINERS": "*"}}
+	for k, v := range cfg.settings {
+		opts.Settings[k] = v
+	}
 	var srv *azurite.Server
 	if cfg.proxy {
 		// Cleanups run last first: the stack stops, then the proxy, then

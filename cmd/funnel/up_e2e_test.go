@@ -158,6 +158,16 @@ func TestUpStopsOnHangup(t *testing.T) {
 // dir.
 func handlersUnder(t *testing.T, dir string) []int {
 	t.Helper()
+	return processesWhere(t, func(proc string) bool {
+		exe, _ := os.Readlink(filepath.Join(proc, "exe"))
+		return strings.HasPrefix(exe, dir)
+	})
+}
+
+// processesWhere returns the PIDs of live processes whose /proc folder
+// match accepts.
+func processesWhere(t *testing.T, match func(proc string) bool) []int {
+	t.Helper()
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		t.Skip("no /proc")
@@ -168,8 +178,7 @@ func handlersUnder(t *testing.T, dir string) []int {
 		if err != nil {
 			continue
 		}
-		exe, _ := os.Readlink(filepath.Join("/proc", e.Name(), "exe"))
-		if strings.HasPrefix(exe, dir) && processAlive(pid, "") {
+		if match(filepath.Join("/proc", e.Name())) && processAlive(pid, "") {
 			pids = append(pids, pid)
 		}
 	}
@@ -237,24 +246,13 @@ func TestUpKeepsDataAndRestartsAzurite(t *testing.T) {
 // "--location dir": the Azurites on data directory dir.
 func azuritesOn(t *testing.T, dir string) []int {
 	t.Helper()
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		t.Skip("no /proc")
-	}
-	var pids []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
+	return processesWhere(t, func(proc string) bool {
+		cmdline, err := os.ReadFile(filepath.Join(proc, "cmdline"))
 		if err != nil {
-			continue
-		}
-		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil {
-			continue
+			return false
 		}
 		args := strings.Split(string(cmdline), "\x00")
-		if i := slices.Index(args, "--location"); i >= 0 && i+1 < len(args) && args[i+1] == dir && processAlive(pid, "") {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
+		i := slices.Index(args, "--location")
+		return i >= 0 && i+1 < len(args) && args[i+1] == dir
+	})
 }
