@@ -76,7 +76,9 @@ func startCompletionFails(t *testing.T, s *stack, medium string, chunks []string
 	return func(t *testing.T) {
 		eventually(t, 3*time.Minute, "the result write failing on every try of the filling delivery and on its poison delivery", func() bool {
 			return int(rule.hits.Load()) > tries
-		}, func() string { return fmt.Sprintf("%d result writes refused; status:\n%s", rule.hits.Load(), s.statusJSON(id)) })
+		}, func() string {
+			return fmt.Sprintf("%d result writes refused; status:\n%s", rule.hits.Load(), s.statusJSON(id))
+		})
 		st, err := s.client.Status(context.Background(), id)
 		require.NoError(t, err)
 		assert.Equal(t, job.Running, st.State, "a job whose units are all in is not failed for its completion")
