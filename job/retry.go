@@ -2,11 +2,22 @@ package job
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
 	"time"
 )
+
+// NewID returns a fresh random job ID ("j" and 16 hex digits). The CLI
+// picks the ID of a job before it submits it, so that a submit repeated
+// after a timeout is the same job, not a second one.
+func NewID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+).
+	return "j" + hex.EncodeToString(b[:])
+}
 
 // ErrNotRetryable is returned by Retry for a job that is not failed: one
 // that is done, still planning, or running without a retry under way.

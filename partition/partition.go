@@ -10,8 +10,6 @@ package partition
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -59,11 +57,6 @@ func (s *Service) now() time.Time {
 	return time.Now()
 }
 
-func newID() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+).
-	return "j" + hex.EncodeToString(b[:])
-}
 
 // Submit plans a job and sends its units. It is idempotent for a given ID:
 // resubmitting the same spec returns the job as it stands, finishing the
@@ -85,7 +78,7 @@ func (s *Service) Submit(ctx context.Context, spec job.Spec) (*job.Record, error
 		if s.NewID != nil {
 			spec.ID = s.NewID()
 		} else {
-			spec.ID = newID()
+			spec.ID = job.NewID()
 		}
 	}
 	if rec, err := job.Get(ctx, s.Store, spec.ID); err == nil {

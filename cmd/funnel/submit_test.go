@@ -64,6 +64,11 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			answer(http.StatusBadRequest, map[string]string{"error": err.Error()})
 			return
 		}
+		if spec.Input.Container == "flaky" && len(f.specs)%2 == 0 {
+			f.specs = append(f.specs, spec)
+			answer(http.StatusBadGateway, map[string]string{"error": "upstream timed out"})
+			return
+		}
 		if spec.Input.Container == "taken" {
 			answer(http.StatusConflict, map[string]string{"error": "job j1: job exists with a different spec"})
 			return
@@ -155,6 +160,15 @@ func TestSubmitPrintsTheID(t *testing.T) {
 	e, stdout, _ = cliEnv(nil)
 	require.NoError(t, run(context.Background(), e, []string{"submit", "--api", api, "--transport", "blob", "--container", "input", "--json"}))
 	assert.JSONEq(t, `{"id":"j1"}`, stdout.String())
+	require.Len(t, f.specs, 2)
+	assert.NoError(t, job.CheckID(f.specs[1].ID), "without --id the CLI picks the ID: %q", f.specs[1].ID)
+
+	// An answer lost to a 5xx is asked for again under the same ID.
+	e, _, _ = cliEnv(nil)
+	require.NoError(t, run(context.Background(), e, []string{"submit", "--api", api, "--transport", "queue", "--container", "flaky"}))
+	require.Len(t, f.specs, 4, "sent twice")
+	assert.Equal(t, f.specs[2], f.specs[3], "the same spec under the same ID")
+	assert.NotEmpty(t, f.specs[3].ID)
 }
 
 func TestSubmitWaitPrintsTheResult(t *testing.T) {
