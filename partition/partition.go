@@ -57,7 +57,6 @@ func (s *Service) now() time.Time {
 	return time.Now()
 }
 
-
 // Submit plans a job and sends its units. It is idempotent for a given ID:
 // resubmitting the same spec returns the job as it stands, finishing the
 // sending of units if an earlier attempt stopped half way. Errors wrapping
