@@ -91,6 +91,7 @@ func TestJobAPI(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(body), &st))
 	assert.Equal(t, job.Running, st.State)
 	assert.Equal(t, 1, st.Units.Planned)
+	assert.True(t, st.Sent, "status shows the units sent")
 
 	code, _ = invoke(t, app, "JobStatus", "GET", base+"/nope", map[string]string{"id": "nope"}, nil, "")
 	assert.Equal(t, http.StatusNotFound, code)
