@@ -31,6 +31,10 @@ const reconcileWait = 3 * time.Minute
 //     and is poisoned; the job stays running, never failed, and once the
 //     fault is lifted it is finished (by the poisoned delivery's retry or
 //     the reconciler) with the exact answer. Both transports.
+//   - a partial that always fails: every write of the job's merge shards
+//     is refused, so each partial fails on every try and is poisoned on
+//     the partials topic; the job fails with merge's reason and its
+//     messages are released. Both transports.
 //   - partition killed mid-planning (queue): its handler is killed while
 //     the plan's write is held, leaving a job record with no plan; the
 //     reconciler plans and sends it.
@@ -48,6 +52,8 @@ func TestFaultCampaign(t *testing.T) {
 	}{
 		{"completion fails on every retry/queue", startCompletionFails(t, s, "queue", chunks, tries)},
 		{"completion fails on every retry/blob", startCompletionFails(t, s, "blob", chunks, tries)},
+		{"a partial always fails/queue", startPartialFails(t, s, "queue", chunks)},
+		{"a partial always fails/blob", startPartialFails(t, s, "blob", chunks)},
 	}
 	for _, c := range checks {
 		t.Run(c.name, c.check)
@@ -119,12 +125,18 @@ func testPartitionKilled(t *testing.T, s *stack, medium string, chunks []string,
 		return c == jobsContainer && name == "jobs/"+id+"/job.json" && seen.Add(1) == int64(n)
 	}
 	h := s.proxy.HoldFirst(match, false)
-	submitted := make(chan error, 1)
+	// One raw request: the client would resubmit under the same ID after
+	// the 500 and finish the job itself, which is not the fault here.
+	submitted := make(chan int, 1)
 	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), jobTimeout)
-		defer cancel()
-		_, err := s.client.Submit(ctx, job.Spec{ID: id, Transport: medium, Input: job.Input{Container: container, Prefix: "customer."}})
-		submitted <- err
+		body := fmt.Sprintf(`{"id":%q,"transport":%q,"input":{"container":%q,"prefix":"customer."}}`, id, medium, container)
+		resp, err := http.Post(s.APIURL()+"/jobs", "application/json", strings.NewReader(body))
+		if err != nil {
+			submitted <- 0
+			return
+		}
+		resp.Body.Close()
+		submitted <- resp.StatusCode
 	}()
 	select {
 	case <-h.Arrived:
@@ -137,9 +149,10 @@ func testPartitionKilled(t *testing.T, s *stack, medium string, chunks []string,
 		require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
 	}
 	h.Release(false)
-	err := <-submitted
-	require.Error(t, err, "the submit request died with its handler")
-	t.Logf("submit: %v", err)
+	code := <-submitted
+	assert.False(t, code >= 200 && code < 300, "the submit request died with its handler, got %d", code)
+	t.Logf("submit answered %d", code)
+	var err error
 
 	deadline := time.Now().Add(reconcileWait)
 	var st *job.Status
@@ -155,4 +168,23 @@ func testPartitionKilled(t *testing.T, s *stack, medium string, chunks []string,
 	checkDone(t, st, st.Units.Planned, want)
 	s.checkAnswer(t, id, want, nil)
 	s.waitJobMessagesGone(t, medium, id)
+}
+
+func startPartialFails(t *testing.T, s *stack, medium string, chunks []string) func(*testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), jobTimeout)
+	defer cancel()
+	container, id := "badpartial-"+medium, "badpartial-"+medium
+	s.upload(t, container, chunks)
+	rule := s.proxy.FailEvery(shardWrite(jobsContainer, id), http.StatusForbidden, "AuthorizationFailure")
+	_, err := s.client.Submit(ctx, job.Spec{ID: id, Transport: medium, Input: job.Input{Container: container, Prefix: "customer."}})
+	require.NoError(t, err)
+	return func(t *testing.T) {
+		st := s.waitJob(t, id, job.Failed)
+		assert.Contains(t, st.Failure, "failed in the merge stage on every retry")
+		assert.Contains(t, st.Failure, "AuthorizationFailure")
+		assert.Zero(t, st.Units.Done, "no shard was ever written")
+		assert.GreaterOrEqual(t, st.Units.Failed, 1)
+		assert.Positive(t, rule.hits.Load())
+		s.waitJobMessagesGone(t, medium, id)
+	}
 }
