@@ -20,6 +20,7 @@ import (
 	"github.com/funnelpipe/funnel/aggregate"
 	"github.com/funnelpipe/funnel/infra/funchost"
 	"github.com/funnelpipe/funnel/job"
+	"github.com/funnelpipe/funnel/merge"
 	"github.com/funnelpipe/funnel/partition"
 	"github.com/funnelpipe/funnel/transport"
 )
@@ -40,15 +41,16 @@ import (
 //     running meanwhile by holding the read of its first unit);
 //   - a garbage message on the units queue: it names no job, so it fails
 //     every try and moves to funnel-units-poison; merge's poison function
-//     cannot pin it on a job either and fails it, and since a queue ending
-//     in "-poison" has no poison queue of its own, the host leaves it
-//     there, invisible, for an operator: failed, but not lost.
+//     cannot pin it on a job either, and since a queue ending in "-poison"
+//     has no poison queue of its own (failing would redeliver it forever),
+//     it keeps the message as a dead letter in the job store and
+//     acknowledges it: not lost, and no loop.
 //
 // The scenarios are all started first and checked afterwards, so that the
 // host's retry delays overlap.
 func TestFailuresEndTheJobWithTheReason(t *testing.T) {
 	t.Parallel()
-	s := startStack(t, stackConfig{proxy: true})
+	s := startStack(t, stackConfig{proxy: true, retry: testBudget})
 	chunks := generated(t, t.TempDir(), 0.02, 4)
 	tries := maxDequeueCount(t, s)
 
@@ -179,7 +181,7 @@ func startFailingUnit(t *testing.T, s *stack, medium string, chunks []string, tr
 	ctx, cancel := context.WithTimeout(context.Background(), jobTimeout)
 	defer cancel()
 	container, id, victim := "failing-"+medium, "failing-"+medium, "customer.002.csv"
-	s.upload(t, container, chunks)
+	files := s.upload(t, container, chunks)
 	rule := s.proxy.FailEvery(inputRead(container, victim), http.StatusForbidden, "AuthorizationFailure")
 	_, err := s.client.Submit(ctx, job.Spec{ID: id, Transport: medium, Input: job.Input{Container: container, Prefix: "customer."}})
 	require.NoError(t, err)
@@ -194,6 +196,26 @@ func startFailingUnit(t *testing.T, s *stack, medium string, chunks []string, tr
 		if medium == "queue" {
 			assert.GreaterOrEqual(t, s.host("aggregate").Summary().Poisoned[prefix+unitsTopic], 1,
 				"the unit's message went to %s%s-poison", prefix, unitsTopic)
+		}
+		s.waitJobMessagesGone(t, medium, id)
+
+		// The fault is lifted and the job retried: only the units that
+		// never landed are sent again, and the answer is exact.
+		rule.off.Store(true)
+		ctx, cancel := context.WithTimeout(context.Background(), jobTimeout)
+		defer cancel()
+		ans, err := s.client.Retry(ctx, id)
+		require.NoError(t, err)
+		assert.Equal(t, job.Running, ans.State)
+		assert.Equal(t, st.Units.Planned-st.Units.Done, ans.Resent, "only the units no shard holds")
+		assert.Equal(t, 1, ans.Attempts)
+		done := s.waitJob(t, id, job.Done)
+		checkDone(t, done, st.Units.Planned, reference(t, files, aggregate.DefaultLayout()))
+		s.checkAnswer(t, id, reference(t, files, aggregate.DefaultLayout()), nil)
+		_, err = s.client.Retry(ctx, id)
+		var apiErr *partition.APIError
+		if assert.True(t, errors.As(err, &apiErr), "retry of a done job: %v", err) {
+			assert.Equal(t, http.StatusConflict, apiErr.Status)
 		}
 		s.waitJobMessagesGone(t, medium, id)
 	}
@@ -237,18 +259,26 @@ func startGarbage(t *testing.T, s *stack, tries int) func(*testing.T) {
 
 	return func(t *testing.T) {
 		poison := prefix + unitsTopic + "-poison"
-		eventually(t, 2*time.Minute, "merge's poison function tries the garbage message", func() bool {
-			return failuresMentioning(s.host("merge"), "UnitsPoison", "garbage, not a funnel message") > 0
+		dead := merge.DeadLetterName(unitsTopic, transport.Delivery{Text: garbage})
+		eventually(t, 2*time.Minute, "merge keeps the garbage message as a dead letter", func() bool {
+			_, _, err := s.store.Get(context.Background(), dead)
+			return err == nil
 		}, func() string {
 			return fmt.Sprintf("aggregate poisoned %v; %s holds %d messages", s.host("aggregate").Summary().Poisoned, poison, s.queueLength(t, poison))
 		})
+		data, _, err := s.store.Get(context.Background(), dead)
+		require.NoError(t, err)
+		var dl merge.DeadLetter
+		require.NoError(t, json.Unmarshal(data, &dl))
+		assert.Equal(t, garbage, dl.Text, "the dead letter keeps the message")
+		assert.Contains(t, dl.Reason, "unreadable message")
 		assert.GreaterOrEqual(t, s.host("aggregate").Summary().Poisoned[prefix+unitsTopic], 1, "moved to %s", poison)
 		assert.GreaterOrEqual(t, failuresMentioning(s.host("aggregate"), "UnitsQueue", "garbage, not a funnel message"), tries,
 			"aggregate tried it maxDequeueCount times and said why it failed")
-		assert.GreaterOrEqual(t, failuresMentioning(s.host("merge"), "UnitsPoison", "merge: poison message on units"), 1,
-			"merge says why it cannot fail a job for it")
-		assert.GreaterOrEqual(t, s.queueLength(t, poison), 1, "the garbage message stays in %s", poison)
-		assert.Zero(t, s.host("merge").Summary().Poisoned[poison], "a -poison queue has no poison queue")
+		assert.Zero(t, failuresMentioning(s.host("merge"), "UnitsPoison", "garbage"),
+			"merge acknowledges it at once: a -poison queue has no poison queue, so failing would loop")
+		eventually(t, 30*time.Second, "the poison queue empties", func() bool { return s.queueLength(t, poison) == 0 },
+			func() string { return fmt.Sprintf("%s holds %d messages", poison, s.queueLength(t, poison)) })
 		assert.Zero(t, s.queueLength(t, poison+"-poison"))
 	}
 }

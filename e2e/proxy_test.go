@@ -42,6 +42,8 @@ type proxyRule struct {
 	status int
 	code   string
 	hits   atomic.Int64
+	// off, once set, makes the rule match nothing: the fault is lifted.
+	off atomic.Bool
 }
 
 // heldRequest is one request a rule holds. The proxy closes Arrived when the
@@ -153,7 +155,7 @@ func (p *storageProxy) serve(w http.ResponseWriter, r *http.Request) {
 	p.mu.Lock()
 	var rule *proxyRule
 	for _, ru := range p.rules {
-		if ru.match(r) && (ru.hold == nil || !ru.hold.taken.Load()) {
+		if !ru.off.Load() && ru.match(r) && (ru.hold == nil || !ru.hold.taken.Load()) {
 			rule = ru
 			break
 		}

@@ -134,6 +134,22 @@ func testInvalidRequests(t *testing.T, s *stack) {
 		assert.Equal(t, http.StatusNotFound, a.status, "a rejected request leaves no job %s: %s", id, a.body)
 	}
 
+	t.Run("reserved containers", func(t *testing.T) {
+		for _, c := range []string{"funnel", "funnel-units", "funnel-partials", "azure-webjobs-hosts"} {
+			a, _ := s.submitRaw(t, `{"transport":"queue","input":{"container":"`+c+`"}}`)
+			assert.Equal(t, http.StatusForbidden, a.status, "%s: %.300s", c, a.body)
+			assert.Contains(t, a.message(t), "own data", c)
+		}
+	})
+	t.Run("job IDs in paths", func(t *testing.T) {
+		for _, p := range []string{"/jobs/..%2Ffunnel", "/jobs/UPPER", "/jobs/" + strings.Repeat("j", 3000), "/jobs/..%2Ffunnel/result"} {
+			a := s.call(t, http.MethodGet, p, nil)
+			assert.Equal(t, http.StatusBadRequest, a.status, "%.60s: %.300s", p, a.body)
+			assert.Contains(t, a.message(t), "job id")
+		}
+		a := s.call(t, http.MethodPost, "/jobs/no-such-job/retry", nil)
+		assert.Equal(t, http.StatusNotFound, a.status, a.body)
+	})
 	t.Run("lookups", func(t *testing.T) {
 		a := s.call(t, http.MethodGet, "/jobs/no-such-job", nil)
 		assert.Equal(t, http.StatusNotFound, a.status)

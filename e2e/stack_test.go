@@ -58,6 +58,54 @@ type stackConfig struct {
 	// runs them, e.g. under qemu-aarch64-static.
 	arch       string
 	execPrefix []string
+	// retry, if set, replaces host.json's queue retry budget (for tests
+	// that wait for messages to be poisoned); nil keeps the budget the
+	// apps ship with.
+	retry *retryBudget
+	// settings are extra app settings for every app.
+	settings map[string]string
+}
+
+// retryBudget is host.json's extensions.queues retry settings.
+type retryBudget struct {
+	visibilityTimeout string // "hh:mm:ss"
+	maxDequeueCount   int
+}
+
+// testBudget is the budget of tests that wait for a message to be
+// poisoned: the shipped one (10 tries 30 s apart) would make each such wait
+// last minutes.
+var testBudget = &retryBudget{visibilityTimeout: "00:00:02", maxDequeueCount: 4}
+
+// setRetryBudget rewrites the queue retry settings of every app's
+// host.json under apps.
+func setRetryBudget(t *testing.T, apps string, b *retryBudget) {
+	t.Helper()
+	for _, app := range localstack.Apps() {
+		path := filepath.Join(apps, app, "host.json")
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var hj map[string]any
+		if err := json.Unmarshal(data, &hj); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		ext, _ := hj["extensions"].(map[string]any)
+		q, _ := ext["queues"].(map[string]any)
+		if q == nil {
+			t.Fatalf("%s has no extensions.queues", path)
+		}
+		q["visibilityTimeout"] = b.visibilityTimeout
+		q["maxDequeueCount"] = b.maxDequeueCount
+		out, err := json.MarshalIndent(hj, "", "  ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, out, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // stack is one running pipeline, with what a test needs to drive it and
@@ -96,8 +144,17 @@ func startStack(t *testing.T, cfg stackConfig) *stack {
 	logw := &lockedWriter{w: logFile}
 	logger := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelInfo}))
 
+	if cfg.retry != nil {
+		setRetryBudget(t, apps, cfg.retry)
+	}
 	s := &stack{apps: apps}
-	opts := localstack.Options{AppsDir: apps, Instances: cfg.instances, ExecPrefix: cfg.execPrefix, Logger: logger}
+	// The tests read containers of their own; the reserved ones are
+	// refused whatever this says (TestJobAPI checks it).
+	opts := localstack.Options{AppsDir: apps, Instances: cfg.instances, ExecPrefix: cfg.execPrefix, Logger: logger,
+		Settings: map[string]string{"FUNNEL_INPUT_CONTAINERS": "*"}}
+	for k, v := range cfg.settings {
+		opts.Settings[k] = v
+	}
 	var srv *azurite.Server
 	if cfg.proxy {
 		// Cleanups run last first: the stack stops, then the proxy, then

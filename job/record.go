@@ -40,6 +40,10 @@ type Record struct {
 	Sent bool `json:"sent,omitempty"`
 	// FailedUnits lists the units whose messages ended in a poison queue.
 	FailedUnits []int `json:"failed_units,omitempty"`
+	// Attempts lists the failed attempts before a retry (Retry), oldest
+	// first; Retry is the retry under way, if any.
+	Attempts []Attempt   `json:"attempts,omitempty"`
+	Retry    *RetryState `json:"retry,omitempty"`
 }
 
 // Shard is one merge shard, jobs/<id>/shard-<k>.json: the units folded into
@@ -268,14 +272,7 @@ func Applied(ctx context.Context, st Store, id string, unit int) (bool, error) {
 	if rec.Plan == nil || unit < 0 || unit >= rec.Plan.Units {
 		return false, nil
 	}
-	data, _, err := st.Get(ctx, shardName(id, ShardOf(unit, rec.Plan.Shards)))
-	if errors.Is(err, storage.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	sh, err := decodeShard(data)
+	sh, err := readShard(ctx, st, id, ShardOf(unit, rec.Plan.Shards))
 	if err != nil {
 		return false, err
 	}
@@ -304,6 +301,19 @@ func (m *PartialMsg) check() error {
 		return fmt.Errorf("partial: unit %d has no partial", m.Index)
 	}
 	return nil
+}
+
+// readShard reads merge shard k of a job; a shard not written yet is empty.
+func readShard(ctx context.Context, st Store, id string, k int) (*Shard, error) {
+	data, _, err := st.Get(ctx, shardName(id, k))
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return nil, fmt.Errorf("job %s shard %d: %w", id, k, err)
+	}
+	sh, err := decodeShard(data)
+	if err != nil {
+		return nil, fmt.Errorf("job %s shard %d: %w", id, k, err)
+	}
+	return sh, nil
 }
 
 func decodeShard(data []byte) (*Shard, error) {
@@ -362,16 +372,9 @@ type Progress struct {
 func ReadProgress(ctx context.Context, st Store, id string, shards int) (*Progress, error) {
 	p := &Progress{Partial: &aggregate.Partial{}}
 	for k := 0; k < shards; k++ {
-		data, _, err := st.Get(ctx, shardName(id, k))
-		if errors.Is(err, storage.ErrNotFound) {
-			continue
-		}
+		sh, err := readShard(ctx, st, id, k)
 		if err != nil {
-			return nil, fmt.Errorf("job %s shard %d: %w", id, k, err)
-		}
-		sh, err := decodeShard(data)
-		if err != nil {
-			return nil, fmt.Errorf("job %s shard %d: %w", id, k, err)
+			return nil, err
 		}
 		p.Done += len(sh.Applied)
 		p.Partial.Merge(sh.Partial)
@@ -396,10 +399,14 @@ type Result struct {
 
 // Finish checks whether every unit of the job has been folded and, if so,
 // writes the result (JSON and CSV) and marks the job done. It is idempotent
-// and safe to call concurrently: the per-nation figures are a function of
-// the folded units only, so two finishers write the same answer (their
-// elapsed times may differ by the time between them). It reports whether
-// the job is done.
+// and safe to call concurrently: each result document is created once
+// (If-None-Match), so the first finisher's answer is the one kept and later
+// finishers write nothing; the per-nation figures are a function of the
+// folded units only, so any finisher would have written the same figures.
+// The result is written before the state changes, so whoever sees "done"
+// finds it. Finish reports whether the job is done when it returns: false
+// for a job with units still missing and for a failed job, even if every
+// unit is in.
 func Finish(ctx context.Context, st Store, id string, count, shards int, now time.Time) (bool, error) {
 	rec, err := Get(ctx, st, id)
 	if err != nil {
@@ -428,14 +435,13 @@ func Finish(ctx context.Context, st Store, id string, count, shards int, now tim
 	if err := res.Result.WriteCSV(&csv); err != nil {
 		return false, err
 	}
-	// Result files first, state last: whoever sees "done" finds the result.
-	if _, err := st.Put(ctx, ResultName(id, "json"), js, Cond{}); err != nil {
+	if err := createOnce(ctx, st, ResultName(id, "json"), js); err != nil {
 		return false, err
 	}
-	if _, err := st.Put(ctx, ResultName(id, "csv"), csv.Bytes(), Cond{}); err != nil {
+	if err := createOnce(ctx, st, ResultName(id, "csv"), csv.Bytes()); err != nil {
 		return false, err
 	}
-	_, err = modify(ctx, st, id, func(r *Record) (bool, error) {
+	r, err := modify(ctx, st, id, func(r *Record) (bool, error) {
 		if r.State == Done || r.State == Failed {
 			return false, nil
 		}
@@ -443,5 +449,18 @@ func Finish(ctx context.Context, st Store, id string, count, shards int, now tim
 		r.Finished = now.UTC()
 		return true, nil
 	})
-	return err == nil, err
+	if err != nil {
+		return false, err
+	}
+	return r.State == Done, nil
+}
+
+// createOnce writes a document that must not change once written: if it
+// exists already, the one in storage stands.
+func createOnce(ctx context.Context, st Store, name string, data []byte) error {
+	_, err := st.Put(ctx, name, data, Cond{IfNoneMatch: true})
+	if err != nil && !errors.Is(err, storage.ErrConflict) {
+		return err
+	}
+	return nil
 }

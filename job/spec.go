@@ -70,9 +70,31 @@ type Input struct {
 var ErrInvalid = errors.New("invalid job request")
 
 var (
-	idPattern        = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
-	containerPattern = regexp.MustCompile(`^[a-z0-9](?:[a-z0-9]|-[a-z0-9]){2,62}$`)
+	idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+	// containerPattern is Azure's container name rule without its length
+	// (3-63, checked apart): letters and digits in runs joined by single
+	// hyphens, so "a-b" is valid and "a--b", "-ab", "ab-" are not.
+	containerPattern = regexp.MustCompile(`^[a-z0-9]+(?:-[a-z0-9]+)*$`)
 )
+
+// CheckID returns an error wrapping ErrInvalid unless id is a valid job ID
+// (1-63 lower-case letters, digits and '-', starting with a letter or
+// digit). Every path that turns an ID into a record name checks it first,
+// so no ID reaches a blob name it was not meant to ("..%2F", "/", very
+// long IDs).
+func CheckID(id string) error {
+	if !idPattern.MatchString(id) {
+		return fmt.Errorf("%w: job id %.80q: use 1-63 lower-case letters, digits and '-', starting with a letter or digit", ErrInvalid, id)
+	}
+	return nil
+}
+
+// ValidContainer reports whether name is a valid Azure blob container name:
+// 3-63 lower-case letters, digits and single hyphens, starting and ending
+// with a letter or digit.
+func ValidContainer(name string) bool {
+	return len(name) >= 3 && len(name) <= 63 && containerPattern.MatchString(name)
+}
 
 // Transports names the media a job may choose.
 var Transports = []string{"queue", "blob"}
@@ -80,8 +102,10 @@ var Transports = []string{"queue", "blob"}
 // Normalize fills defaults and checks the spec, returning an error wrapping
 // ErrInvalid that says what is wrong. It does not look at storage.
 func (s *Spec) Normalize() error {
-	if s.ID != "" && !idPattern.MatchString(s.ID) {
-		return fmt.Errorf("%w: id %q: use 1-63 lower-case letters, digits and '-', starting with a letter or digit", ErrInvalid, s.ID)
+	if s.ID != "" {
+		if err := CheckID(s.ID); err != nil {
+			return err
+		}
 	}
 	switch s.Transport {
 	case "queue", "blob":
@@ -90,7 +114,7 @@ func (s *Spec) Normalize() error {
 	default:
 		return fmt.Errorf("%w: unknown transport %q (one of %s)", ErrInvalid, s.Transport, strings.Join(Transports, ", "))
 	}
-	if !containerPattern.MatchString(s.Input.Container) || strings.Contains(s.Input.Container, "--") {
+	if !ValidContainer(s.Input.Container) {
 		return fmt.Errorf("%w: input.container %q is not a valid container name (3-63 lower-case letters, digits and single hyphens)", ErrInvalid, s.Input.Container)
 	}
 	if len(s.Input.Blobs) > 0 && s.Input.Prefix != "" {

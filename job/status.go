@@ -9,13 +9,16 @@ import (
 
 // Status is what GET /api/jobs/{id} answers: where a job stands.
 type Status struct {
-	ID        string     `json:"id"`
-	State     string     `json:"state"`
-	Transport string     `json:"transport"`
-	Failure   string     `json:"failure,omitempty"`
-	Files     int        `json:"files"`
-	Bytes     int64      `json:"bytes"`
-	Units     UnitCounts `json:"units"`
+	ID        string `json:"id"`
+	State     string `json:"state"`
+	Transport string `json:"transport"`
+	Failure   string `json:"failure,omitempty"`
+	// Sent says that every unit of the plan has been sent (the
+	// reconciler sends a job whose submit stopped before that).
+	Sent  bool       `json:"sent"`
+	Files int        `json:"files"`
+	Bytes int64      `json:"bytes"`
+	Units UnitCounts `json:"units"`
 	// UnitBytes is the unit size the plan used; UnitSizeAuto says that
 	// partition chose it from the input size and Parallelism.
 	UnitBytes    int64              `json:"unit_bytes,omitempty"`
@@ -66,7 +69,7 @@ func ReadStatus(ctx context.Context, st Store, id string, now time.Time) (*Statu
 		return nil, err
 	}
 	s := &Status{
-		ID: id, State: rec.State, Transport: rec.Spec.Transport, Failure: rec.Failure,
+		ID: id, State: rec.State, Transport: rec.Spec.Transport, Failure: rec.Failure, Sent: rec.Sent,
 		Timings: Timings{Submitted: rec.Submitted, Planned: rec.Planned, Finished: rec.Finished},
 	}
 	end := now

@@ -13,7 +13,8 @@ import (
 
 // Store keeps the job records: small named documents updated with
 // optimistic concurrency. BlobStore keeps them in Azure Blob Storage;
-// MemStore in memory, for unit tests.
+// MemStore in memory, for unit tests. Both pass the conformance suite in
+// package job/storetest (BlobStore on Azurite).
 type Store interface {
 	// Get returns a document and its ETag, or an error wrapping
 	// storage.ErrNotFound.

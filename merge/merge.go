@@ -71,8 +71,16 @@ func (s *Stage) Handle(ctx context.Context, medium string, d transport.Delivery)
 	}
 	msg, err := in.Open(ctx, InTopic, d)
 	if errors.Is(err, storage.ErrNotFound) {
-		// The body is gone only after Done, which follows the fold.
+		// The body is gone only after Done, which follows the fold. The
+		// completion check that followed that fold may have failed, though:
+		// run it again, so that no delivery of a folded unit can leave a
+		// complete job running.
 		s.log().Info("partial already merged", "id", msg.ID)
+		if id, _, ok := job.ParseMessageID(msg.ID); ok {
+			if err := s.complete(ctx, id); err != nil {
+				return fmt.Errorf("merge: message %s: %w", msg.ID, err)
+			}
+		}
 		return nil
 	}
 	if err != nil {
@@ -111,32 +119,63 @@ func (s *Stage) Handle(ctx context.Context, medium string, d transport.Delivery)
 // partials) and medium the transport that carried it. The job's reason
 // names the unit and its last recorded error; the message is then released
 // with the transport's Done.
+//
+// A poison queue has no poison queue of its own, so Poison returns an error
+// only for what a retry can fix (storage trouble): a message that can never
+// succeed — unreadable, naming no unit, naming a job or unit that does not
+// exist — is kept as a dead letter in the job store
+// (deadletters/<topic>/...) for an operator and acknowledged. A unit that
+// has been folded does not fail its job; its delivery re-runs the job's
+// completion check instead, which the folding delivery may not have
+// finished.
 func (s *Stage) Poison(ctx context.Context, medium, topic string, d transport.Delivery) error {
 	in, ok := s.Transports[medium]
 	if !ok {
-		return fmt.Errorf("merge: no transport %q", medium)
+		return s.deadLetter(ctx, medium, topic, d, "", fmt.Sprintf("no transport %q in this app", medium))
 	}
 	msg, err := in.Open(ctx, topic, d)
 	if err != nil && msg.ID == "" {
-		// Nothing names a job: the poison message itself stays in the
-		// poison queue for an operator.
-		return fmt.Errorf("merge: poison message on %s: %w", topic, err)
+		return s.deadLetter(ctx, medium, topic, d, "", fmt.Sprintf("unreadable message: %v", err))
 	}
 	id, unit, ok := ParseMessageID(msg.ID)
 	if !ok {
-		return fmt.Errorf("merge: poison message %q names no job unit", msg.ID)
+		if err := s.deadLetter(ctx, medium, topic, d, msg.ID, "the message ID names no job unit"); err != nil {
+			return err
+		}
+		s.release(ctx, in, topic, msg)
+		return nil
+	}
+	rec, err := job.Get(ctx, s.Store, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		if err := s.deadLetter(ctx, medium, topic, d, msg.ID, fmt.Sprintf("no job %q", id)); err != nil {
+			return err
+		}
+		s.release(ctx, in, topic, msg)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("merge: poison unit %d of job %s: %w", unit, id, err)
+	}
+	if rec.Plan != nil && unit >= rec.Plan.Units {
+		if err := s.deadLetter(ctx, medium, topic, d, msg.ID, fmt.Sprintf("job %s has %d units, not a unit %d", id, rec.Plan.Units, unit)); err != nil {
+			return err
+		}
+		s.release(ctx, in, topic, msg)
+		return nil
 	}
 	// A stray copy of a unit that has been folded (a late duplicate that
-	// kept failing) must not fail a job whose answer is already complete.
+	// kept failing, or a partial whose completion check failed on every
+	// try) must not fail a job whose answer is complete.
 	applied, err := job.Applied(ctx, s.Store, id, unit)
 	if err != nil {
 		return fmt.Errorf("merge: poison unit %d of job %s: %w", unit, id, err)
 	}
 	if applied {
 		s.log().Info("poison message for a unit already merged", "job", id, "unit", unit)
-		if err := in.Done(ctx, topic, msg); err != nil {
-			s.log().Warn("could not release poisoned message", "id", msg.ID, "err", err)
+		if err := s.complete(ctx, id); err != nil {
+			return fmt.Errorf("merge: poison unit %d of job %s: %w", unit, id, err)
 		}
+		s.release(ctx, in, topic, msg)
 		return nil
 	}
 	last, err := job.LastError(ctx, s.Store, id, unit)
@@ -158,10 +197,31 @@ func (s *Stage) Poison(ctx context.Context, medium, topic string, d transport.De
 	// The job holds the reason now; release what the transport keeps for
 	// the message (a blob transport's message blob, a queue overflow blob),
 	// as a stage does after applying a message, so nothing is left behind.
+	s.release(ctx, in, topic, msg)
+	return nil
+}
+
+// complete runs a running job's completion check: if every unit is
+// folded, the job gets its result and is done.
+func (s *Stage) complete(ctx context.Context, id string) error {
+	rec, err := job.Get(ctx, s.Store, id)
+	if err != nil {
+		return err
+	}
+	if rec.State != job.Running || rec.Plan == nil {
+		return nil
+	}
+	if _, err := job.Finish(ctx, s.Store, id, rec.Plan.Units, rec.Plan.Shards, s.now()); err != nil {
+		return fmt.Errorf("finish job %s: %w", id, err)
+	}
+	return nil
+}
+
+// release lets the transport drop what it keeps for a handled message.
+func (s *Stage) release(ctx context.Context, in transport.Transport, topic string, msg transport.Message) {
 	if err := in.Done(ctx, topic, msg); err != nil {
 		s.log().Warn("could not release poisoned message", "id", msg.ID, "err", err)
 	}
-	return nil
 }
 
 // ParseMessageID splits a unit or partial message ID (job.UnitID,

@@ -83,14 +83,34 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, out a
 	return data, nil
 }
 
-// Submit submits a job and returns its ID.
+// submitTries bounds how often Submit sends a job with an ID.
+const submitTries = 3
+
+// Submit submits a job and returns its ID. A spec with an ID is sent again,
+// up to three times, when the request failed in transit or the API
+// answered 5xx: resubmitting the same spec under the same ID is idempotent,
+// so a submit whose answer was lost is not a second job. A spec without an
+// ID (the API picks one) is sent once.
 func (c *Client) Submit(ctx context.Context, spec job.Spec) (string, error) {
 	body, err := json.Marshal(spec)
 	if err != nil {
 		return "", err
 	}
 	var ans submitAnswer
-	if _, err := c.do(ctx, http.MethodPost, "/jobs", body, &ans); err != nil {
+	for try := 1; ; try++ {
+		_, err = c.do(ctx, http.MethodPost, "/jobs", body, &ans)
+		var apiErr *APIError
+		retryable := err != nil && ctx.Err() == nil && (!errors.As(err, &apiErr) || apiErr.Status >= 500)
+		if !retryable || spec.ID == "" || try == submitTries {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(time.Duration(try) * time.Second):
+		}
+	}
+	if err != nil {
 		return "", err
 	}
 	return ans.ID, nil
@@ -103,6 +123,20 @@ func (c *Client) Status(ctx context.Context, id string) (*job.Status, error) {
 		return nil, err
 	}
 	return &st, nil
+}
+
+// RetryAnswer is what the job API answers a retry with.
+type RetryAnswer = retryAnswer
+
+// Retry asks the job API to retry a failed job: the units that never
+// landed are sent again. It returns the answer (the job's state and how
+// many units were sent).
+func (c *Client) Retry(ctx context.Context, id string) (*RetryAnswer, error) {
+	var ans RetryAnswer
+	if _, err := c.do(ctx, http.MethodPost, "/jobs/"+url.PathEscape(id)+"/retry", nil, &ans); err != nil {
+		return nil, err
+	}
+	return &ans, nil
 }
 
 // Result returns a finished job's result, format "json" or "csv".

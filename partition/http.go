@@ -18,12 +18,52 @@ import (
 //	JobStatus  GET  /api/jobs/{id}             status (200, or 404)
 //	JobResult  GET  /api/jobs/{id}/result      result, ?format=json|csv
 //	                                           (200; 404 unknown; 409 not done)
+//	JobRetry   POST /api/jobs/{id}/retry       retry a failed job (202; 404
+//	                                           unknown; 409 not failed)
 //
-// Their function.json files are in partition/functions.
+// A malformed job ID is a 400; an input container the policy refuses, a
+// 403. Their function.json files are in partition/functions.
 func (s *Service) Register(app *handlers.App) {
 	app.Handle("Jobs", s.handleSubmit, handlers.HTTPOutput("res"))
 	app.Handle("JobStatus", s.handleStatus, handlers.HTTPOutput("res"))
 	app.Handle("JobResult", s.handleResult, handlers.HTTPOutput("res"))
+	app.Handle("JobRetry", s.handleRetry, handlers.HTTPOutput("res"))
+}
+
+// retryAnswer is the body of a 202 answer to a retry.
+type retryAnswer struct {
+	ID        string `json:"id"`
+	State     string `json:"state"`
+	Resent    int    `json:"resent"`
+	Attempts  int    `json:"failed_attempts"`
+	StatusURL string `json:"status_url"`
+}
+
+func (s *Service) handleRetry(ctx context.Context, inv *handlers.Invocation) (*handlers.Response, error) {
+	req, err := inv.HTTPRequest("req")
+	if err != nil {
+		return nil, handlers.BadRequest(err.Error())
+	}
+	id := req.Params["id"]
+	rec, n, err := s.Retry(ctx, id)
+	if err != nil {
+		return nil, lookupError(id, err)
+	}
+	status := strings.TrimSuffix(jobsURL(req.URL), "/retry")
+	return httpAnswer(http.StatusAccepted, retryAnswer{ID: id, State: rec.State, Resent: n, Attempts: len(rec.Attempts), StatusURL: status}, nil)
+}
+
+// checkBodySize refuses a request body over job.MaxRequest from the size of
+// its raw JSON value, before the body is decoded and copied. A JSON string
+// only shrinks when decoded (an escape of 2-6 characters gives 1-3 bytes,
+// base64 gives 3 bytes for 4), so a raw value of at most the limit is
+// within it, and one over six times the limit cannot be; in between the
+// decoded size decides.
+func checkBodySize(raw int) error {
+	if raw > 6*job.MaxRequest+2 {
+		return handlers.BadRequest(fmt.Sprintf("request body of more than %d bytes is over the limit of %d", 6*job.MaxRequest, job.MaxRequest))
+	}
+	return nil
 }
 
 // submitAnswer is the body of a 202 answer to a submit.
@@ -40,6 +80,9 @@ func (s *Service) handleSubmit(ctx context.Context, inv *handlers.Invocation) (*
 	if err != nil {
 		return nil, handlers.BadRequest(err.Error())
 	}
+	if err := checkBodySize(len(req.Body)); err != nil {
+		return nil, err
+	}
 	body, err := req.BodyBytes()
 	if err != nil {
 		return nil, handlers.BadRequest("cannot read the request body: " + err.Error())
@@ -55,6 +98,8 @@ func (s *Service) handleSubmit(ctx context.Context, inv *handlers.Invocation) (*
 	switch {
 	case errors.Is(err, job.ErrInvalid):
 		return nil, handlers.BadRequest(err.Error())
+	case errors.Is(err, ErrInputRefused):
+		return nil, &handlers.HTTPError{Status: http.StatusForbidden, Message: err.Error()}
 	case errors.Is(err, job.ErrExists):
 		return nil, &handlers.HTTPError{Status: http.StatusConflict, Message: err.Error()}
 	case err != nil:
@@ -110,9 +155,11 @@ func (s *Service) handleResult(ctx context.Context, inv *handlers.Invocation) (*
 
 func lookupError(id string, err error) error {
 	switch {
+	case errors.Is(err, job.ErrInvalid):
+		return handlers.BadRequest(err.Error())
 	case errors.Is(err, storage.ErrNotFound):
 		return &handlers.HTTPError{Status: http.StatusNotFound, Message: fmt.Sprintf("no job %q", id)}
-	case errors.Is(err, ErrNotDone):
+	case errors.Is(err, ErrNotDone), errors.Is(err, job.ErrNotRetryable):
 		return &handlers.HTTPError{Status: http.StatusConflict, Message: err.Error()}
 	}
 	return err

@@ -2,16 +2,19 @@ package partition
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/funnelpipe/funnel/aggregate"
 	"github.com/funnelpipe/funnel/handlers"
 	"github.com/funnelpipe/funnel/job"
 )
@@ -88,6 +91,7 @@ func TestJobAPI(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(body), &st))
 	assert.Equal(t, job.Running, st.State)
 	assert.Equal(t, 1, st.Units.Planned)
+	assert.True(t, st.Sent, "status shows the units sent")
 
 	code, _ = invoke(t, app, "JobStatus", "GET", base+"/nope", map[string]string{"id": "nope"}, nil, "")
 	assert.Equal(t, http.StatusNotFound, code)
@@ -95,4 +99,80 @@ func TestJobAPI(t *testing.T) {
 	assert.Equal(t, http.StatusConflict, code, "no result while running")
 	code, _ = invoke(t, app, "JobResult", "GET", base+"/j1/result", map[string]string{"id": "j1"}, map[string]string{"format": "xml"}, "")
 	assert.Equal(t, http.StatusBadRequest, code)
+
+	// IDs in paths are checked before they become record names.
+	for _, bad := range []string{"..%2Ffunnel", "../x", "a/b", "UPPER", strings.Repeat("j", 5000)} {
+		for _, fn := range []string{"JobStatus", "JobResult", "JobRetry"} {
+			method := "GET"
+			if fn == "JobRetry" {
+				method = "POST"
+			}
+			code, body := invoke(t, app, fn, method, base+"/x", map[string]string{"id": bad}, nil, "")
+			assert.Equal(t, http.StatusBadRequest, code, "%s %.20q: %s", fn, bad, body)
+			assert.Contains(t, body, "job id", fn)
+			assert.Less(t, len(body), 400, "a long ID is not echoed whole")
+		}
+	}
+
+	// Funnel's and the host's containers are refused with a 403.
+	code, body = invoke(t, app, "Jobs", "POST", base, nil, nil, `{"transport":"queue","input":{"container":"azure-webjobs-hosts"}}`)
+	assert.Equal(t, http.StatusForbidden, code, body)
+	assert.Contains(t, body, "own data")
+	code, body = invoke(t, app, "Jobs", "POST", base, nil, nil, `{"transport":"queue","input":{"container":"funnel"}}`)
+	assert.Equal(t, http.StatusForbidden, code, body)
+}
+
+func TestBodySizeIsCheckedFromTheRawValue(t *testing.T) {
+	assert.NoError(t, checkBodySize(job.MaxRequest))
+	assert.NoError(t, checkBodySize(6*job.MaxRequest), "escapes may still decode within the limit")
+	err := checkBodySize(6*job.MaxRequest + 3)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "over the limit")
+	// A body of escapes: 6 raw characters per byte, within the limit once
+	// decoded, is accepted as far as size goes.
+	in := &fakeInputs{files: map[string][]job.File{"input": {{Name: "c", Size: 100, ETag: "e"}}}}
+	svc, _ := newService(in, &sink{})
+	app := handlers.NewApp(handlers.Options{Name: "partition", Logger: slog.New(slog.DiscardHandler)})
+	svc.Register(app)
+	escaped := `{"transport":"queue","input":{"container":"input","prefix":"` + strings.Repeat(`\u0063`, 1000) + `"}}`
+	code, body := invoke(t, app, "Jobs", "POST", "http://h/api/jobs", nil, nil, escaped)
+	assert.Equal(t, http.StatusBadRequest, code)
+	assert.Contains(t, body, "no input blobs", "decoded and planned, not refused for size: %s", body)
+}
+
+func TestRetryAPI(t *testing.T) {
+	in := &fakeInputs{files: map[string][]job.File{"input": {{Name: "big", Size: 3 << 20, ETag: "e"}}}}
+	tr := &sink{}
+	svc, st := newService(in, tr)
+	app := handlers.NewApp(handlers.Options{Name: "partition", Logger: slog.New(slog.DiscardHandler)})
+	svc.Register(app)
+	base := "http://127.0.0.1:7071/api/jobs"
+	code, body := invoke(t, app, "Jobs", "POST", base, nil, nil, `{"id":"rj","transport":"queue","input":{"container":"input"},"unit_mb":1}`)
+	require.Equal(t, http.StatusAccepted, code, body)
+	require.Len(t, tr.sent, 3)
+
+	code, body = invoke(t, app, "JobRetry", "POST", base+"/rj/retry", map[string]string{"id": "rj"}, nil, "")
+	assert.Equal(t, http.StatusConflict, code, "a running job is not retried: %s", body)
+	code, _ = invoke(t, app, "JobRetry", "POST", base+"/nope/retry", map[string]string{"id": "nope"}, nil, "")
+	assert.Equal(t, http.StatusNotFound, code)
+
+	// Unit 1 lands; unit 2 is poisoned and fails the job.
+	ctx := context.Background()
+	_, err := job.Fold(ctx, st, &job.PartialMsg{Job: "rj", Index: 1, Count: 3, Shards: 1, Partial: &aggregate.Partial{}})
+	require.NoError(t, err)
+	require.NoError(t, job.Fail(ctx, st, "rj", 2, "unit 2 failed", time.Unix(200, 0)))
+	tr.sent = nil
+	code, body = invoke(t, app, "JobRetry", "POST", base+"/rj/retry", map[string]string{"id": "rj"}, nil, "")
+	require.Equal(t, http.StatusAccepted, code, body)
+	assert.Contains(t, body, `"resent":2`)
+	assert.Contains(t, body, `"state":"running"`)
+	assert.Contains(t, body, `"status_url":"http://127.0.0.1:7071/api/jobs/rj"`)
+	var ids []string
+	for _, m := range tr.sent {
+		ids = append(ids, m.ID)
+	}
+	assert.Equal(t, []string{job.UnitID("rj", 0), job.UnitID("rj", 2)}, ids, "only the units that never landed, under their own IDs")
+	code, _ = invoke(t, app, "JobRetry", "POST", base+"/rj/retry", map[string]string{"id": "rj"}, nil, "")
+	assert.Equal(t, http.StatusConflict, code, "the retry is under way")
+	assert.Len(t, tr.sent, 2, "and sends nothing more")
 }

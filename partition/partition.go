@@ -10,8 +10,6 @@ package partition
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -45,6 +43,8 @@ type Service struct {
 	Store      job.Store
 	Inputs     Inputs
 	Transports map[string]transport.Transport
+	// Inputs a job may read; the zero policy allows DefaultInputContainers.
+	Policy InputPolicy
 	// Now and NewID default to the clock and a random 16-hex-digit ID.
 	Now   func() time.Time
 	NewID func() string
@@ -57,12 +57,6 @@ func (s *Service) now() time.Time {
 	return time.Now()
 }
 
-func newID() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+).
-	return "j" + hex.EncodeToString(b[:])
-}
-
 // Submit plans a job and sends its units. It is idempotent for a given ID:
 // resubmitting the same spec returns the job as it stands, finishing the
 // sending of units if an earlier attempt stopped half way. Errors wrapping
@@ -70,6 +64,9 @@ func newID() string {
 // by another spec) are the caller's; others are worth a retry.
 func (s *Service) Submit(ctx context.Context, spec job.Spec) (*job.Record, error) {
 	if err := spec.Normalize(); err != nil {
+		return nil, err
+	}
+	if err := s.Policy.Check(spec.Input.Container); err != nil {
 		return nil, err
 	}
 	tr, ok := s.Transports[spec.Transport]
@@ -80,7 +77,7 @@ func (s *Service) Submit(ctx context.Context, spec job.Spec) (*job.Record, error
 		if s.NewID != nil {
 			spec.ID = s.NewID()
 		} else {
-			spec.ID = newID()
+			spec.ID = job.NewID()
 		}
 	}
 	if rec, err := job.Get(ctx, s.Store, spec.ID); err == nil {
@@ -156,6 +153,11 @@ func (s *Service) send(ctx context.Context, tr transport.Transport, rec *job.Rec
 		_, err := job.Finish(ctx, s.Store, rec.Spec.ID, 0, 1, s.now())
 		return err
 	}
+	return sendUnits(ctx, tr, rec.Spec.ID, units)
+}
+
+// sendUnits sends work units under their deterministic message IDs.
+func sendUnits(ctx context.Context, tr transport.Transport, id string, units []job.WorkUnit) error {
 	msgs := make([]transport.Message, len(units))
 	for i, u := range units {
 		body, err := json.Marshal(u)
@@ -165,19 +167,86 @@ func (s *Service) send(ctx context.Context, tr transport.Transport, rec *job.Rec
 		msgs[i] = transport.Message{ID: job.UnitID(u.Job, u.Index), Body: body}
 	}
 	if err := tr.Send(ctx, Topic, msgs...); err != nil {
-		return fmt.Errorf("send units of job %s: %w", rec.Spec.ID, err)
+		return fmt.Errorf("send units of job %s: %w", id, err)
 	}
 	return nil
 }
 
-// Status reads a job's status.
+// sendOnly sends the units of a planned job whose indices are given.
+func (s *Service) sendOnly(ctx context.Context, rec *job.Record, only []int) error {
+	if len(only) == 0 {
+		return nil
+	}
+	tr, ok := s.Transports[rec.Spec.Transport]
+	if !ok {
+		return fmt.Errorf("job %s: transport %q is not configured here", rec.Spec.ID, rec.Spec.Transport)
+	}
+	layout, err := rec.Spec.Layout()
+	if err != nil {
+		return err
+	}
+	plan, err := job.GetPlan(ctx, s.Store, rec.Spec.ID)
+	if err != nil {
+		return err
+	}
+	all := plan.WorkUnits(&rec.Spec, layout)
+	units := make([]job.WorkUnit, 0, len(only))
+	for _, i := range only {
+		if i < 0 || i >= len(all) {
+			return fmt.Errorf("job %s: no unit %d of %d", rec.Spec.ID, i, len(all))
+		}
+		units = append(units, all[i])
+	}
+	return sendUnits(ctx, tr, rec.Spec.ID, units)
+}
+
+// Status reads a job's status. An ID that is not a job ID gives an error
+// wrapping job.ErrInvalid, a missing job one wrapping transport.ErrNotFound.
 func (s *Service) Status(ctx context.Context, id string) (*job.Status, error) {
+	if err := job.CheckID(id); err != nil {
+		return nil, err
+	}
 	return job.ReadStatus(ctx, s.Store, id, s.now())
+}
+
+// Retry sends again the units of a failed job that never landed in its
+// merge state (job.Retry says which) and returns the job's record and how
+// many units were sent. It is idempotent: a call that finds a retry whose
+// units are not all sent yet sends them again, which merge folds once. A
+// job that is not failed gives an error wrapping job.ErrNotRetryable.
+func (s *Service) Retry(ctx context.Context, id string) (*job.Record, int, error) {
+	if err := job.CheckID(id); err != nil {
+		return nil, 0, err
+	}
+	rec, only, err := job.Retry(ctx, s.Store, id, s.now())
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := s.sendOnly(ctx, rec, only); err != nil {
+		return nil, 0, err
+	}
+	if rec, err = job.MarkRetrySent(ctx, s.Store, id); err != nil {
+		return nil, 0, err
+	}
+	if len(only) == 0 {
+		// Every unit had landed (the job failed for another reason): the
+		// retry is the completion check that failure stopped.
+		if _, err := job.Finish(ctx, s.Store, id, rec.Plan.Units, rec.Plan.Shards, s.now()); err != nil {
+			return nil, 0, err
+		}
+		if rec, err = job.Get(ctx, s.Store, id); err != nil {
+			return nil, 0, err
+		}
+	}
+	return rec, len(only), nil
 }
 
 // Result reads a finished job's result in format "json" or "csv". A job that
 // is not done gives an error wrapping ErrNotDone.
 func (s *Service) Result(ctx context.Context, id, format string) ([]byte, error) {
+	if err := job.CheckID(id); err != nil {
+		return nil, err
+	}
 	rec, err := job.Get(ctx, s.Store, id)
 	if err != nil {
 		return nil, err

@@ -146,6 +146,7 @@ func TestSubmitRejectsBadRequests(t *testing.T) {
 	in := &fakeInputs{files: map[string][]job.File{"input": {{Name: "a", Size: 10, ETag: "e"}}}}
 	tr := &sink{}
 	svc, st := newService(in, tr)
+	svc.Policy = InputPolicy{Allow: []string{"*"}} // so that a missing container is looked for
 	for name, spec := range map[string]job.Spec{
 		"no match":          {Transport: "queue", Input: job.Input{Container: "input", Prefix: "zzz"}},
 		"missing container": {Transport: "queue", Input: job.Input{Container: "nothere"}},

@@ -150,7 +150,13 @@ func checkUnit(u *job.WorkUnit) error {
 func (s *Stage) run(ctx context.Context, u *job.WorkUnit) error {
 	out, ok := s.Transports[u.Transport]
 	if !ok {
-		return fmt.Errorf("%w: job %s: transport %q is not configured here", ErrPermanent, u.Job, u.Transport)
+		// No retry can fix this, and dropping the unit would leave its job
+		// running forever: fail the job with the reason.
+		reason := fmt.Sprintf("unit %d: transport %q is not configured in the aggregate app", u.Index, u.Transport)
+		if ferr := job.Fail(ctx, s.Store, u.Job, u.Index, reason, s.now()); ferr != nil {
+			return fmt.Errorf("aggregate: %s; and failing the job: %w", reason, ferr)
+		}
+		return fmt.Errorf("%w: job %s: %s", ErrPermanent, u.Job, reason)
 	}
 	started := s.now()
 	p := &aggregate.Partial{}

@@ -12,6 +12,7 @@ func commands() map[string]command {
 		"upload":      {short: "upload files to a blob container, in parallel", run: cmdUpload},
 		"submit":      {short: "submit a job to the job API (--wait: follow it and print the result)", run: cmdSubmit},
 		"status":      {short: "print where a job stands", run: cmdStatus},
+		"retry":       {short: "retry a failed job: send again the units that never landed (--wait: follow it)", run: cmdRetry},
 		"run":         {short: "the main job in one command: generate, split, upload, run over each transport, check", run: cmdRun},
 		"result":      {short: "print a finished job's result as a table, CSV or JSON", run: cmdResult},
 		"split":       {short: "cut a table file into line-aligned chunk files", run: cmdSplit},

@@ -98,4 +98,5 @@ func TestPackageZipIsDeployable(t *testing.T) {
 	}
 	assert.Equal(t, []string{"aggregate UnitsBlob demo-units", "merge PartialsBlob demo-partials"}, eventGrid)
 	assert.Contains(t, stdout.String(), "merge\tPartialsQueue\tqueueTrigger\t-\tdemo-partials\n")
+	assert.Contains(t, stdout.String(), "partition\tReconcile\ttimerTrigger\t-\t0 */1 * * * *\n")
 }

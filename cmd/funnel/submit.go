@@ -22,7 +22,7 @@ func cmdSubmit(ctx context.Context, e env, args []string) error {
 	prefix := fs.String("prefix", "", "take every blob whose name starts with this (default: every blob in the container)")
 	blobs := fs.String("blobs", "", "comma-separated blob names to take instead of a prefix")
 	unitMB := fs.Int("unit-mb", 0, fmt.Sprintf("work unit size in MiB (1..%d); 0 lets partition choose it from the input size", job.MaxUnitMB))
-	id := fs.String("id", "", "the job's ID (default: the API assigns one); resubmitting an ID with the same spec is idempotent")
+	id := fs.String("id", "", "the job's ID (default: a fresh one); resubmitting an ID with the same spec is idempotent, so a submit whose answer is lost is sent again under its ID")
 	delim := fs.String("delimiter", "|", "field delimiter of the input rows")
 	header := fs.Bool("header", false, "every input blob starts with a header line")
 	wait := fs.Bool("wait", false, "follow the job and print its result")
@@ -35,6 +35,9 @@ func cmdSubmit(ctx context.Context, e env, args []string) error {
 	}
 	if fs.NArg() != 0 {
 		return fmt.Errorf("%w: submit takes no arguments, got %q", errUsage, fs.Args())
+	}
+	if *id == "" {
+		*id = job.NewID() // picked here, so that a resend is the same job
 	}
 	spec, err := submitSpec(*id, *transport, *container, *prefix, *blobs, *unitMB, *delim, *header)
 	if err != nil {

@@ -24,12 +24,13 @@ import (
 // fakeAPI answers like the job API for one job, "j1", that is running on
 // the first status read and done from the second on.
 type fakeAPI struct {
-	t      *testing.T
-	result *aggregate.Result
-	mu     sync.Mutex
-	specs  []job.Spec
-	reads  int
-	key    string
+	t       *testing.T
+	result  *aggregate.Result
+	mu      sync.Mutex
+	specs   []job.Spec
+	reads   int
+	retries int
+	key     string
 }
 
 func newFakeAPI(t *testing.T) (*fakeAPI, string) {
@@ -63,6 +64,11 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			answer(http.StatusBadRequest, map[string]string{"error": err.Error()})
 			return
 		}
+		if spec.Input.Container == "flaky" && len(f.specs)%2 == 0 {
+			f.specs = append(f.specs, spec)
+			answer(http.StatusBadGateway, map[string]string{"error": "upstream timed out"})
+			return
+		}
 		if spec.Input.Container == "taken" {
 			answer(http.StatusConflict, map[string]string{"error": "job j1: job exists with a different spec"})
 			return
@@ -85,6 +91,13 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		answer(http.StatusOK, job.Result{Job: "j1", ElapsedSeconds: 0.9, Result: *f.result})
+	case r.Method == http.MethodPost && r.URL.Path == "/api/jobs/j1/retry":
+		f.retries++
+		if f.retries > 1 {
+			answer(http.StatusConflict, map[string]string{"error": "job j1 is running: job cannot be retried"})
+			return
+		}
+		answer(http.StatusAccepted, map[string]any{"id": "j1", "state": "running", "resent": 2, "failed_attempts": 1})
 	case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/api/jobs/"):
 		answer(http.StatusNotFound, map[string]string{"error": "no job \"" + strings.TrimPrefix(r.URL.Path, "/api/jobs/") + "\""})
 	default:
@@ -147,6 +160,15 @@ func TestSubmitPrintsTheID(t *testing.T) {
 	e, stdout, _ = cliEnv(nil)
 	require.NoError(t, run(context.Background(), e, []string{"submit", "--api", api, "--transport", "blob", "--container", "input", "--json"}))
 	assert.JSONEq(t, `{"id":"j1"}`, stdout.String())
+	require.Len(t, f.specs, 2)
+	assert.NoError(t, job.CheckID(f.specs[1].ID), "without --id the CLI picks the ID: %q", f.specs[1].ID)
+
+	// An answer lost to a 5xx is asked for again under the same ID.
+	e, _, _ = cliEnv(nil)
+	require.NoError(t, run(context.Background(), e, []string{"submit", "--api", api, "--transport", "queue", "--container", "flaky"}))
+	require.Len(t, f.specs, 4, "sent twice")
+	assert.Equal(t, f.specs[2], f.specs[3], "the same spec under the same ID")
+	assert.NotEmpty(t, f.specs[3].ID)
 }
 
 func TestSubmitWaitPrintsTheResult(t *testing.T) {

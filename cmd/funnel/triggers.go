@@ -18,7 +18,8 @@ import (
 //	app  function  type  source  name
 //
 // where name is the queue (queueTrigger), the container (blobTrigger, with
-// source EventGrid or LogsAndContainerScan) or the route (httpTrigger) and
+// source EventGrid or LogsAndContainerScan), the schedule (timerTrigger) or
+// the route (httpTrigger) and
 // source is "-" when the type has none. The deployment hook creates one
 // Event Grid subscription per blobTrigger/EventGrid line, so the function
 // names and containers come from the function.json files and nowhere else.
@@ -55,6 +56,8 @@ func cmdTriggers(ctx context.Context, e env, args []string) error {
 				name = t.Queue
 			case "blobTrigger":
 				source, name = t.Source, t.Container
+			case "timerTrigger":
+				name = t.Schedule
 			}
 			if _, err := fmt.Fprintf(e.stdout, "%s\t%s\t%s\t%s\t%s\n", app, t.Function, t.Type, source, name); err != nil {
 				return err

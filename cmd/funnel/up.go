@@ -32,8 +32,9 @@ const maxInstances = 64
 
 // cmdUp runs the local stack in the foreground until SIGINT or SIGTERM.
 func cmdUp(ctx context.Context, e env, args []string) error {
-	fs := newFlagSet(e, "up", "[--apps DIR] [--instances N|app=N,...] [--exec-prefix CMD] [--state FILE] [--records DIR] [--log-level LEVEL]")
+	fs := newFlagSet(e, "up", "[--apps DIR] [--data DIR] [--instances N|app=N,...] [--exec-prefix CMD] [--state FILE] [--records DIR] [--log-level LEVEL]")
 	sf := addStackFlags(fs)
+	data := fs.String("data", "", "keep Azurite's data in `DIR` across restarts of the stack (default: a temporary directory, removed on stop)")
 	state := fs.String("state", defaultStateFile, "`file` to write the stack's endpoints to, for the other commands")
 	records := fs.String("records", "", "write one JSON line per invocation to `DIR`/<app>.jsonl")
 	level := fs.String("log-level", "info", "log level of the hosts' and handlers' logs on stderr: debug, info, warn or error")
@@ -59,6 +60,19 @@ func cmdUp(ctx context.Context, e env, args []string) error {
 	ctx, stopHUP := signal.NotifyContext(ctx, syscall.SIGHUP)
 	defer stopHUP()
 	opts.RecordsDir = *records
+	if *data != "" {
+		abs, err := filepath.Abs(*data)
+		if err != nil {
+			return fmt.Errorf("--data %s: %w", *data, err)
+		}
+		opts.Azurite.Location = abs
+	}
+	// An emulator that exits is started again on the same ports and data,
+	// so the apps (which hold its endpoints) carry on; say so.
+	opts.RestartAzurite = true
+	opts.OnRestart = func(exit error, pid int) {
+		fmt.Fprintf(e.stderr, "funnel up: Azurite exited (%v); restarted it on the same ports and data (pid %d)\n", exit, pid)
+	}
 	opts.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: lv}))
 
 	fmt.Fprintf(e.stderr, "funnel up: starting Azurite and the %s hosts from %s\n", strings.Join(localstack.Apps(), ", "), opts.AppsDir)

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -155,6 +158,16 @@ func TestUpStopsOnHangup(t *testing.T) {
 // dir.
 func handlersUnder(t *testing.T, dir string) []int {
 	t.Helper()
+	return processesWhere(t, func(proc string) bool {
+		exe, _ := os.Readlink(filepath.Join(proc, "exe"))
+		return strings.HasPrefix(exe, dir)
+	})
+}
+
+// processesWhere returns the PIDs of live processes whose /proc folder
+// match accepts.
+func processesWhere(t *testing.T, match func(proc string) bool) []int {
+	t.Helper()
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		t.Skip("no /proc")
@@ -165,10 +178,81 @@ func handlersUnder(t *testing.T, dir string) []int {
 		if err != nil {
 			continue
 		}
-		exe, _ := os.Readlink(filepath.Join("/proc", e.Name(), "exe"))
-		if strings.HasPrefix(exe, dir) && processAlive(pid, "") {
+		if match(filepath.Join("/proc", e.Name())) && processAlive(pid, "") {
 			pids = append(pids, pid)
 		}
 	}
 	return pids
+}
+
+// TestUpKeepsDataAndRestartsAzurite: with --data, what is uploaded survives
+// a down and up; an Azurite that dies under a running funnel up is started
+// again on the same ports and data, and funnel up says so.
+func TestUpKeepsDataAndRestartsAzurite(t *testing.T) {
+	apps := localstacktest.Apps(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	state := filepath.Join(dir, "up.json")
+	data := filepath.Join(dir, "azurite-data")
+	file := filepath.Join(dir, "customer.0.csv")
+	require.NoError(t, os.WriteFile(file, []byte("1|a|x|3|p|100.25|s|c|\n"), 0o644))
+
+	up := startUp(ctx, t, "--apps", apps, "--state", state, "--data", data, "--log-level", "warn")
+	e, _, stderr := cliEnv(nil)
+	require.NoError(t, run(ctx, e, []string{"upload", "--state", state, "--container", "input", file}), stderr.String())
+	e, _, _ = cliEnv(nil)
+	require.NoError(t, run(ctx, e, []string{"down", "--state", state}))
+	require.NoError(t, <-up.exited, "%s", up.stderr)
+
+	up = startUp(ctx, t, "--apps", apps, "--state", state, "--data", data, "--log-level", "warn")
+	pids := azuritesOn(t, data)
+	require.Len(t, pids, 1, "one Azurite on the data directory")
+	require.NoError(t, syscall.Kill(pids[0], syscall.SIGKILL))
+	require.Eventually(t, func() bool {
+		p := azuritesOn(t, data)
+		return len(p) == 1 && p[0] != pids[0]
+	}, time.Minute, 100*time.Millisecond, "Azurite restarted")
+	st, err := readState(state)
+	require.NoError(t, err)
+	blobURL, err := url.Parse(st.BlobEndpoint)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		c, err := net.DialTimeout("tcp", blobURL.Host, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}, time.Minute, 100*time.Millisecond, "the restarted Azurite listens on the blob port it had")
+
+	// The job runs on the restarted emulator, over the file uploaded by
+	// the first funnel up.
+	e, stdout, stderr := cliEnv(nil)
+	if err := run(ctx, e, []string{"submit", "--state", state, "--transport", "blob", "--container", "input", "--id", "kept", "--wait", "--interval", "50ms"}); err != nil {
+		_ = up.cmd.Process.Signal(syscall.SIGTERM)
+		<-up.exited
+		t.Fatalf("submit: %v\n%s\nfunnel up:\n%s", err, stderr, up.stderr)
+	}
+	assert.Contains(t, stdout.String(), "CANADA")
+
+	e, _, _ = cliEnv(nil)
+	require.NoError(t, run(ctx, e, []string{"down", "--state", state}))
+	require.NoError(t, <-up.exited, "%s", up.stderr)
+	assert.Contains(t, up.stderr.String(), "restarted it on the same ports and data")
+	assert.Empty(t, azuritesOn(t, data), "no Azurite left behind")
+}
+
+// azuritesOn returns the PIDs of live processes started with
+// "--location dir": the Azurites on data directory dir.
+func azuritesOn(t *testing.T, dir string) []int {
+	t.Helper()
+	return processesWhere(t, func(proc string) bool {
+		cmdline, err := os.ReadFile(filepath.Join(proc, "cmdline"))
+		if err != nil {
+			return false
+		}
+		args := strings.Split(string(cmdline), "\x00")
+		i := slices.Index(args, "--location")
+		return i >= 0 && i+1 < len(args) && args[i+1] == dir
+	})
 }

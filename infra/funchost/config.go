@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/robfig/cron/v3"
 )
 
 // ErrConfig is wrapped by every error about an app folder's configuration:
@@ -95,12 +97,13 @@ const (
 	typeQueue        = "queue"
 	typeBlobTrigger  = "blobtrigger"
 	typeBlob         = "blob"
+	// typeTimerTrigger is in timer.go.
 )
 
 // typeNames spells each binding type as the documentation does.
 var typeNames = map[string]string{
 	typeHTTPTrigger: "httpTrigger", typeHTTP: "http", typeQueueTrigger: "queueTrigger",
-	typeQueue: "queue", typeBlobTrigger: "blobTrigger", typeBlob: "blob",
+	typeQueue: "queue", typeBlobTrigger: "blobTrigger", typeBlob: "blob", typeTimerTrigger: "timerTrigger",
 }
 
 // binding is one entry of function.json "bindings".
@@ -118,6 +121,11 @@ type binding struct {
 	Path     string
 	Source   string // blobTrigger: "eventgrid" or "logsandcontainerscan"
 	blobPath *blobPattern
+	// Timer trigger: the NCRONTAB schedule as written and parsed (nil
+	// until a %Setting% in it is resolved).
+	Schedule     string
+	schedule     cron.Schedule
+	RunOnStartup bool
 	// HTTP trigger.
 	Methods   []string // upper case; nil = all
 	AuthLevel string

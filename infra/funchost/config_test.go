@@ -167,7 +167,7 @@ func TestParseFunctionJSONErrors(t *testing.T) {
 		{"queue name", `{"bindings": [{"type": "queueTrigger", "name": "a", "queueName": "Work_Items"}]}`, "bindings[0].queueName", "queue name"},
 		{"queue trigger expression", `{"bindings": [{"type": "queueTrigger", "name": "a", "queueName": "q-{x}"}]}`, "bindings[0].queueName", "binding expressions"},
 		{"no queue name", `{"bindings": [{"type": "queueTrigger", "name": "a"}]}`, "bindings[0].queueName", "missing"},
-		{"unsupported type", `{"bindings": [{"type": "timerTrigger", "name": "t", "schedule": "* * * * * *"}]}`, "bindings[0].type", "not supported"},
+		{"unsupported type", `{"bindings": [{"type": "serviceBusTrigger", "name": "t", "queueName": "q"}]}`, "bindings[0].type", "not supported"},
 		{"no name", `{"bindings": [{"type": "queueTrigger", "queueName": "qqq"}]}`, "bindings[0].name", "missing"},
 		{"bad name", `{"bindings": [{"type": "queueTrigger", "name": "my-msg", "queueName": "qqq"}]}`, "bindings[0].name", "not a valid"},
 		{"duplicate names", `{"bindings": [{"type": "queueTrigger", "name": "a", "queueName": "qqq"}, {"type": "queue", "direction": "out", "name": "A", "queueName": "qqq"}]}`, "bindings[1].name", "twice"},

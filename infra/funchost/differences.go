@@ -77,7 +77,19 @@ Outputs and metadata
 - HTTP trigger Metadata holds the JSON body's properties, the query and
   route parameters, Params, Query, Headers and sys; its key order may
   differ from the real host's.
-- No Application Insights, no host storage for timers or singletons.
+- No Application Insights.
+
+Timer trigger
+- NCRONTAB schedules of six fields in UTC (WEBSITE_TIME_ZONE is not read);
+  the TimeSpan form of App Service plans is refused.
+- useMonitor is accepted and not modelled: no schedule status blob under
+  azure-webjobs-hosts/timers, so an occurrence missed while no host ran is
+  not run late (IsPastDue is always false); ScheduleStatus is what this
+  host saw itself.
+- The listener singleton is the real host's blob lease
+  (azure-webjobs-hosts/locks/<hostId>/Host.Functions.<Name>.Listener, 60 s,
+  renewed halfway, retried every 60 s); no other singleton (the
+  [Singleton] attribute, host-level locks) is modelled.
 
 Billing
 - GB-s follow package bench/billing. Consumption bills each execution at

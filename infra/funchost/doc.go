@@ -28,7 +28,10 @@
 //     /<routePrefix>/<route>, request forwarding), queueTrigger (the
 //     storage extension's polling, batching, visibility, retry and poison
 //     rules), blobTrigger (receipts, retries, poison queue; container scan
-//     or an Event Grid stand-in), queue and blob outputs, blob inputs.
+//     or an Event Grid stand-in), timerTrigger (NCRONTAB schedules,
+//     runOnStartup, one listener per app through the host's blob lease
+//     under azure-webjobs-hosts/locks; see timer.go), queue and blob
+//     outputs, blob inputs.
 //   - Records every invocation (Records, RecordsPath as JSON lines),
 //     samples each handler's CPU time and peak RSS from /proc, exports
 //     Prometheus metrics, and prices a run as Consumption and Flex

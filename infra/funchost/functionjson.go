@@ -94,6 +94,7 @@ var bindingParsers = map[string]bindingParser{
 	typeQueue:        parseQueueBinding,
 	typeBlobTrigger:  parseBlobBinding,
 	typeBlob:         parseBlobBinding,
+	typeTimerTrigger: parseTimerTrigger,
 }
 
 // parseBinding parses bindings[i]: the settings every binding has, then
@@ -111,7 +112,7 @@ func parseBinding(file string, i int, raw json.RawMessage) (*binding, error) {
 	b.Type = strings.ToLower(t)
 	parse, ok := bindingParsers[b.Type]
 	if !ok {
-		return nil, cfgErr(file, o.field("type"), "binding type %q is not supported by funchost (httpTrigger, http, queueTrigger, queue, blobTrigger, blob)", t)
+		return nil, cfgErr(file, o.field("type"), "binding type %q is not supported by funchost (httpTrigger, http, queueTrigger, queue, blobTrigger, blob, timerTrigger)", t)
 	}
 	if b.Name, err = requiredString(o, "name"); err != nil {
 		return nil, err

@@ -304,6 +304,13 @@ func (h *Host) run(ctx context.Context) (err error) {
 			}()
 		}
 	}
+	for _, tl := range h.timerListeners() {
+		work.Add(1)
+		go func() {
+			defer work.Done()
+			tl.run(ctx)
+		}()
+	}
 	for _, sc := range h.blobScanners() {
 		if sc.source == "eventgrid" && h.cfg.EventGrid {
 			continue // driven by the blob webhook

@@ -122,6 +122,8 @@ func triggerName(t string) string {
 		return "queueTrigger"
 	case typeBlobTrigger:
 		return "blobTrigger"
+	case typeTimerTrigger:
+		return "timerTrigger"
 	}
 	return t
 }

@@ -83,6 +83,16 @@ func resolveBindingSettings(f *function, b *binding, settings map[string]string)
 		if err := transport.ValidateStorageName(b.QueueName); err != nil {
 			return cfgErr(f.File, fmt.Sprintf("bindings[%d].queueName", b.Index), "invalid queue name: %v", err)
 		}
+	case typeTimerTrigger:
+		changed, err := resolve("schedule", &b.Schedule)
+		if err != nil || !changed {
+			return err
+		}
+		sched, err := parseSchedule(b.Schedule)
+		if err != nil {
+			return cfgErr(f.File, fmt.Sprintf("bindings[%d].schedule", b.Index), "%v", err)
+		}
+		b.schedule = sched
 	case typeBlobTrigger, typeBlob:
 		changed, err := resolve("path", &b.Path)
 		if err != nil || !changed {

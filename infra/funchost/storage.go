@@ -64,6 +64,11 @@ func (h *Host) openStorage() error {
 				if b.Type == typeBlobTrigger && need[defaultConnectionName] == nil {
 					need[defaultConnectionName] = f
 				}
+			case typeTimerTrigger:
+				// The singleton lock lives in the host's storage.
+				if need[defaultConnectionName] == nil {
+					need[defaultConnectionName] = f
+				}
 			}
 		}
 	}
@@ -98,7 +103,7 @@ func (h *Host) account(conn string) *storageAccount { return h.storage[connectio
 func (h *Host) prepareStorage(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*opTimeout)
 	defer cancel()
-	blobTriggers := false
+	blobTriggers, timers := false, false
 	for _, f := range h.app.Functions {
 		if f.Disabled {
 			continue
@@ -110,11 +115,18 @@ func (h *Host) prepareStorage(ctx context.Context) error {
 			if err := sa.acct.CreateQueue(ctx, b.QueueName); err != nil {
 				return fmt.Errorf("funchost: %s: %w", f.Name, err)
 			}
+		case typeTimerTrigger:
+			timers = true
 		case typeBlobTrigger:
 			blobTriggers = true
 			if err := sa.acct.CreateContainer(ctx, b.blobPath.containerName()); err != nil {
 				return fmt.Errorf("funchost: %s: %w", f.Name, err)
 			}
+		}
+	}
+	if timers {
+		if err := h.storage[defaultConnectionName].acct.CreateContainer(ctx, hostsContainer); err != nil {
+			return fmt.Errorf("funchost: %w", err)
 		}
 	}
 	if blobTriggers {

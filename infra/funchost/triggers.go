@@ -9,7 +9,7 @@ import (
 // expressions (%Setting%) replaced by their values.
 type Trigger struct {
 	Function string // the function's folder name
-	Type     string // "httpTrigger", "queueTrigger" or "blobTrigger"
+	Type     string // "httpTrigger", "queueTrigger", "blobTrigger" or "timerTrigger"
 	// Queue is a queue trigger's queue.
 	Queue string
 	// Container and Path are a blob trigger's container and full path
@@ -17,7 +17,9 @@ type Trigger struct {
 	// "LogsAndContainerScan".
 	Container, Path, Source string
 	// Route is an HTTP trigger's route template.
-	Route    string
+	Route string
+	// Schedule is a timer trigger's NCRONTAB schedule.
+	Schedule string
 	Disabled bool
 }
 
@@ -57,6 +59,8 @@ func Triggers(dir string, settings map[string]string) ([]Trigger, error) {
 			if b.Source == "eventgrid" {
 				t.Source = "EventGrid"
 			}
+		case typeTimerTrigger:
+			t.Type, t.Schedule = "timerTrigger", b.Schedule
 		default:
 			t.Type, t.Route = "httpTrigger", b.RouteText
 		}

@@ -97,6 +97,12 @@ type Options struct {
 	// EventGridLatency is the local Event Grid's delay between a blob
 	// write and its event's delivery; 0 means eventgrid.DefaultLatency.
 	EventGridLatency time.Duration
+	// RestartAzurite: when the emulator Start started exits on its own,
+	// start it again on the same ports and data directory (the apps keep
+	// their connection string) instead of failing the stack. OnRestart, if
+	// set, is told each time, with the exit's error and the new process.
+	RestartAzurite bool
+	OnRestart      func(exit error, pid int)
 }
 
 // Stack is a running local pipeline. Its methods are safe for concurrent
@@ -105,11 +111,16 @@ type Stack struct {
 	conn          string
 	blobEndpoint  string
 	queueEndpoint string
-	server        *azurite.Server // nil when Options.ConnectionString was used
-	grid          *eventgrid.Proxy
-	hosts         []*runningHost
-	cancel        context.CancelFunc
-	log           *slog.Logger
+	// server is the running emulator, nil when Options.ConnectionString
+	// was used; first is the one Start started, which owns a temporary
+	// data directory. Both are guarded by mu.
+	server    *azurite.Server
+	first     *azurite.Server
+	watchDone chan struct{} // closed when the emulator's watcher returns
+	grid      *eventgrid.Proxy
+	hosts     []*runningHost
+	cancel    context.CancelFunc
+	log       *slog.Logger
 
 	failed   chan struct{} // closed when a host stops on its own
 	failOnce sync.Once
@@ -171,7 +182,7 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 		if err != nil {
 			return nil, fmt.Errorf("localstack: %w", err)
 		}
-		s.server = srv
+		s.server, s.first = srv, srv
 		s.conn, s.blobEndpoint, s.queueEndpoint = srv.ConnectionString(), srv.BlobEndpoint(), srv.QueueEndpoint()
 		log.Info("azurite started", "pid", srv.PID(), "blob", s.blobEndpoint, "queue", s.queueEndpoint)
 	} else {
@@ -241,15 +252,8 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 		}()
 	}
 	if s.server != nil {
-		go func() {
-			select {
-			case <-s.server.Exited():
-				if runCtx.Err() == nil {
-					s.fail(fmt.Errorf("%w: azurite (pid %d) exited: %w", ErrStopped, s.server.PID(), s.server.Wait()))
-				}
-			case <-runCtx.Done():
-			}
-		}()
+		s.watchDone = make(chan struct{})
+		go s.watchAzurite(runCtx, opts)
 	}
 	for _, rh := range s.hosts {
 		select {
@@ -330,13 +334,59 @@ func (s *Stack) ConnectionString() string { return s.conn }
 func (s *Stack) BlobEndpoint() string  { return s.blobEndpoint }
 func (s *Stack) QueueEndpoint() string { return s.queueEndpoint }
 
-// AzuritePID is the process ID of the Azurite the stack started, 0 when it
+// AzuritePID is the process ID of the Azurite the stack runs, 0 when it
 // uses storage given in Options.
 func (s *Stack) AzuritePID() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.server == nil {
 		return 0
 	}
 	return s.server.PID()
+}
+
+// watchAzurite waits for the emulator to exit while the stack runs, and
+// then fails the stack or, with Options.RestartAzurite, starts it again on
+// the same ports and data directory.
+func (s *Stack) watchAzurite(ctx context.Context, opts Options) {
+	defer close(s.watchDone)
+	for {
+		s.mu.Lock()
+		srv := s.server
+		s.mu.Unlock()
+		select {
+		case <-srv.Exited():
+		case <-ctx.Done():
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		exit := srv.Wait()
+		if !opts.RestartAzurite {
+			s.fail(fmt.Errorf("%w: azurite (pid %d) exited: %w", ErrStopped, srv.PID(), exit))
+			return
+		}
+		o := opts.Azurite
+		o.BlobPort, o.QueuePort, o.TablePort = srv.BlobPort(), srv.QueuePort(), srv.TablePort()
+		o.Location = srv.Location()
+		sctx, cancel := context.WithTimeout(ctx, azurite.DefaultStartTimeout)
+		next, err := azurite.Start(sctx, o)
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil {
+				s.fail(fmt.Errorf("%w: azurite (pid %d) exited (%v) and could not be restarted: %w", ErrStopped, srv.PID(), exit, err))
+			}
+			return
+		}
+		s.mu.Lock()
+		s.server = next
+		s.mu.Unlock()
+		s.log.Warn("azurite exited; restarted on the same ports and data", "exit", exit, "old_pid", srv.PID(), "pid", next.PID(), "data", o.Location)
+		if opts.OnRestart != nil {
+			opts.OnRestart(exit, next.PID())
+		}
+	}
 }
 
 // Hosts returns the running hosts by app name.
@@ -403,13 +453,27 @@ func (s *Stack) stopStorage() error {
 			s.log.Warn("event grid stop", "err", err)
 		}
 	}
-	if s.server == nil {
+	if s.watchDone != nil {
+		<-s.watchDone // no restart races the stop
+	}
+	s.mu.Lock()
+	srv, first := s.server, s.first
+	s.mu.Unlock()
+	if srv == nil {
 		return nil
 	}
-	if err := s.server.Stop(); err != nil {
-		return fmt.Errorf("localstack: %w", err)
+	var errs []error
+	if err := srv.Stop(); err != nil {
+		errs = append(errs, fmt.Errorf("localstack: %w", err))
 	}
-	return nil
+	if first != srv {
+		// The first emulator has exited; stopping it removes the temporary
+		// data directory it created, which its successors used.
+		if err := first.Stop(); err != nil {
+			errs = append(errs, fmt.Errorf("localstack: %w", err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // serving reports whether a host's HTTP server answers at base.

@@ -14,6 +14,7 @@
 //	                                  the function.json files name their trigger queues
 //	                                  and containers with it ("%FUNNEL_PREFIX%units")
 //	FUNNEL_JOBS_CONTAINER             container of job records (default "funnel")
+//	FUNNEL_INPUT_CONTAINERS           partition only: the input containers jobs may read (default "input")
 //	FUNCTIONS_CUSTOMHANDLER_PORT      set by the host: where to listen
 //	FUNNEL_METRICS_ADDR               optional: serve Prometheus metrics there
 package stagerun
@@ -69,12 +70,14 @@ func FromEnv(app string, getenv func(string) string) (Config, error) {
 // Env is what a stage's functions are built from.
 type Env struct {
 	// Prefix is the transports' queue and container name prefix.
-	Prefix     string
-	Account    *account.Account
-	Transports map[string]transport.Transport
-	Store      job.Store
-	App        *handlers.App
-	Log        *slog.Logger
+	Prefix string
+	// JobsContainer holds the job records.
+	JobsContainer string
+	Account       *account.Account
+	Transports    map[string]transport.Transport
+	Store         job.Store
+	App           *handlers.App
+	Log           *slog.Logger
 }
 
 // Open connects to storage and builds the transports and the App.
@@ -94,12 +97,13 @@ func Open(cfg Config, log *slog.Logger) (*Env, error) {
 		return nil, err
 	}
 	return &Env{
-		Prefix:     cfg.Prefix,
-		Account:    acct,
-		Transports: map[string]transport.Transport{q.Name(): q, b.Name(): b},
-		Store:      job.NewBlobStore(acct.Blob(), cfg.JobsContainer),
-		App:        handlers.NewApp(handlers.Options{Name: cfg.App, Logger: log, Registerer: reg}),
-		Log:        log,
+		Prefix:        cfg.Prefix,
+		JobsContainer: cfg.JobsContainer,
+		Account:       acct,
+		Transports:    map[string]transport.Transport{q.Name(): q, b.Name(): b},
+		Store:         job.NewBlobStore(acct.Blob(), cfg.JobsContainer),
+		App:           handlers.NewApp(handlers.Options{Name: cfg.App, Logger: log, Registerer: reg}),
+		Log:           log,
 	}, nil
 }
 
