@@ -37,7 +37,7 @@ func TestHandlerKilledMidInvocation(t *testing.T) {
 	s := startStack(t, stackConfig{proxy: true})
 	files := s.upload(t, "killdata", generated(t, t.TempDir(), 0.1, 20))
 	want := reference(t, files, aggregate.DefaultLayout())
-	for _, medium := range job.Transports {
+	for _, medium := range job.Transports() {
 		for _, app := range []string{"aggregate", "merge"} {
 			t.Run(app+"/"+medium, func(t *testing.T) { testKill(t, s, app, medium, want) })
 		}

@@ -195,7 +195,7 @@ func testResubmission(t *testing.T, s *stack) {
 	}
 	st3, err := s.client.Status(context.Background(), "again")
 	require.NoError(t, err)
-	assert.Equal(t, job.Transports[0], st3.Transport, "the 409s left the job alone")
+	assert.Equal(t, job.Transports()[0], st3.Transport, "the 409s left the job alone")
 	checkDone(t, st3, 4, want)
 }
 
@@ -205,7 +205,7 @@ func testEmptyInput(t *testing.T, s *stack) {
 	ctx := context.Background()
 	s.uploadBytes(t, ctx, "empty", map[string][]byte{"nothing/a.csv": {}, "nothing/b.csv": {}})
 	want := &aggregate.Result{Nations: []aggregate.NationResult{}}
-	for _, medium := range job.Transports {
+	for _, medium := range job.Transports() {
 		t.Run(medium, func(t *testing.T) {
 			a, ans := s.submitRaw(t, `{"id":"empty-`+medium+`","transport":"`+medium+`","input":{"container":"empty","prefix":"nothing/"}}`)
 			require.Equal(t, http.StatusAccepted, a.status, "%s", a.body)

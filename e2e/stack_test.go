@@ -262,7 +262,7 @@ func (s *stack) statusJSON(id string) string {
 
 // waitJob polls a job's status until it is done or failed, and fails the
 // test unless it ended in state want. It returns the final status.
-func (s *stack) waitJob(t *testing.T, id, want string) *job.Status {
+func (s *stack) waitJob(t *testing.T, id string, want job.State) *job.Status {
 	t.Helper()
 	deadline := time.Now().Add(jobTimeout)
 	var last *job.Status
@@ -272,7 +272,7 @@ func (s *stack) waitJob(t *testing.T, id, want string) *job.Status {
 		st, err := s.client.Status(ctx, id)
 		cancel()
 		last, lastErr = st, err
-		if err == nil && (st.State == job.Done || st.State == job.Failed) {
+		if err == nil && st.State.Final() {
 			if st.State != want {
 				t.Fatalf("job %s ended %s, want %s; status:\n%s", id, st.State, want, s.statusJSON(id))
 			}

@@ -344,3 +344,18 @@ func TestShardDoneCountsEachShardOnce(t *testing.T) {
 	_, err = ShardDone(ctx, st, "sd", 3, 3)
 	assert.Error(t, err)
 }
+
+func TestStateFinal(t *testing.T) {
+	for s, final := range map[State]bool{Planning: false, Running: false, Done: true, Failed: true} {
+		assert.Equal(t, final, s.Final(), s)
+	}
+}
+
+func TestTransportsIsACopy(t *testing.T) {
+	ts := Transports()
+	assert.Equal(t, []string{"queue", "blob"}, ts)
+	ts[0] = "carrier-pigeon"
+	assert.Equal(t, []string{"queue", "blob"}, Transports(), "a caller cannot change the list")
+	spec := Spec{Transport: "carrier-pigeon", Input: Input{Container: "input"}}
+	assert.ErrorIs(t, spec.Normalize(), ErrInvalid)
+}

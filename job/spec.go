@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/funnelpipe/funnel/aggregate"
@@ -67,8 +68,15 @@ var (
 	containerPattern = regexp.MustCompile(`^[a-z0-9](?:[a-z0-9]|-[a-z0-9]){2,62}$`)
 )
 
-// Transports names the media a job may choose.
-var Transports = []string{"queue", "blob"}
+// transports are the media a job may choose, in the order tools try them.
+var transports = [...]string{"queue", "blob"}
+
+// Transports returns the names of the media a job may choose ("queue",
+// "blob"), a fresh slice each call.
+func Transports() []string { return append([]string(nil), transports[:]...) }
+
+// knownTransport reports whether name is one of Transports.
+func knownTransport(name string) bool { return slices.Contains(transports[:], name) }
 
 // Normalize fills defaults and checks the spec, returning an error wrapping
 // ErrInvalid that says what is wrong. It does not look at storage.
@@ -76,12 +84,11 @@ func (s *Spec) Normalize() error {
 	if s.ID != "" && !idPattern.MatchString(s.ID) {
 		return fmt.Errorf("%w: id %q: use 1-63 lower-case letters, digits and '-', starting with a letter or digit", ErrInvalid, s.ID)
 	}
-	switch s.Transport {
-	case "queue", "blob":
-	case "":
-		return fmt.Errorf("%w: transport is required (one of %s)", ErrInvalid, strings.Join(Transports, ", "))
-	default:
-		return fmt.Errorf("%w: unknown transport %q (one of %s)", ErrInvalid, s.Transport, strings.Join(Transports, ", "))
+	switch {
+	case s.Transport == "":
+		return fmt.Errorf("%w: transport is required (one of %s)", ErrInvalid, strings.Join(transports[:], ", "))
+	case !knownTransport(s.Transport):
+		return fmt.Errorf("%w: unknown transport %q (one of %s)", ErrInvalid, s.Transport, strings.Join(transports[:], ", "))
 	}
 	if !containerPattern.MatchString(s.Input.Container) || strings.Contains(s.Input.Container, "--") {
 		return fmt.Errorf("%w: input.container %q is not a valid container name (3-63 lower-case letters, digits and single hyphens)", ErrInvalid, s.Input.Container)

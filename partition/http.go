@@ -28,11 +28,11 @@ func (s *Service) Register(app *handlers.App) {
 
 // submitAnswer is the body of a 202 answer to a submit.
 type submitAnswer struct {
-	ID        string `json:"id"`
-	State     string `json:"state"`
-	Units     int    `json:"units"`
-	StatusURL string `json:"status_url"`
-	ResultURL string `json:"result_url"`
+	ID        string    `json:"id"`
+	State     job.State `json:"state"`
+	Units     int       `json:"units"`
+	StatusURL string    `json:"status_url"`
+	ResultURL string    `json:"result_url"`
 }
 
 func (s *Service) handleSubmit(ctx context.Context, inv *handlers.Invocation) (*handlers.Response, error) {

@@ -135,7 +135,7 @@ func (s *Stage) run(ctx context.Context, u *job.WorkUnit) error {
 	if err != nil {
 		return fmt.Errorf("aggregate: %w", err)
 	}
-	if rec.State == job.Failed || rec.State == job.Done {
+	if rec.State.Final() {
 		s.log().Info("job no longer needs unit", "job", u.Job, "unit", u.Index, "state", rec.State)
 		return nil
 	}

@@ -44,7 +44,7 @@ func cmdRun(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet(e, "run", "[--sf N] [--chunks N] [--transports queue,blob] [--apps DIR] [--instances ...] [--unit-mb N] [--keep] [-v]")
 	sf := fs.Float64("sf", 1, "TPC-H scale factor: 150,000 × sf customer rows")
 	chunks := fs.Int("chunks", 100, "split the table into this many chunk files (blobs)")
-	transports := fs.String("transports", strings.Join(job.Transports, ","), "comma-separated transports to run a job over, in order")
+	transports := fs.String("transports", strings.Join(job.Transports(), ","), "comma-separated transports to run a job over, in order")
 	unitMB := fs.Int("unit-mb", job.DefaultUnitMB, fmt.Sprintf("work unit size in MiB (1..%d)", job.MaxUnitMB))
 	parallel := fs.Int("parallel", 8, "chunks uploaded at once")
 	keep := fs.Bool("keep", false, "keep the work folder (table, chunks, invocation records, stack log)")
@@ -136,7 +136,7 @@ func runConfig(sf float64, chunks int, transports string, unitMB, parallel int, 
 	for _, t := range strings.Split(transports, ",") {
 		t = strings.TrimSpace(t)
 		if t != "queue" && t != "blob" {
-			return c, fmt.Errorf("%w: --transports: unknown transport %q (use %s)", errUsage, t, strings.Join(job.Transports, ", "))
+			return c, fmt.Errorf("%w: --transports: unknown transport %q (use %s)", errUsage, t, strings.Join(job.Transports(), ", "))
 		}
 		if seen[t] {
 			return c, fmt.Errorf("%w: --transports: %q given twice", errUsage, t)

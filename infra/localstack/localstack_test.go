@@ -197,7 +197,7 @@ func TestStackRunsJobsOverBothTransports(t *testing.T) {
 	}
 
 	client := &partition.Client{BaseURL: stack.APIURL()}
-	for _, tr := range job.Transports {
+	for _, tr := range job.Transports() {
 		t.Run(tr, func(t *testing.T) {
 			id, err := client.Submit(ctx, job.Spec{Transport: tr, Input: job.Input{Container: "input", Prefix: "customer/"}, UnitMB: 1})
 			require.NoError(t, err)
