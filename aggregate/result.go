@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/big"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 )
 
@@ -151,4 +152,51 @@ func (r *Result) WriteTable(w io.Writer) error {
 		return fmt.Errorf("aggregate: write result: %w", err)
 	}
 	return nil
+}
+
+// Compare returns nil when got has the same figures as want: the row
+// counts and every nation's count, sum, minimum, maximum and mean.
+// Rejected samples are not compared (they name blobs on one side and local
+// files on the other), only their number. Otherwise the error lists the
+// first five differences.
+func Compare(got, want Result) error {
+	var diffs []string
+	if got.Rows != want.Rows || got.Rejected != want.Rejected {
+		diffs = append(diffs, fmt.Sprintf("%d rows accepted and %d rejected, want %d and %d", got.Rows, got.Rejected, want.Rows, want.Rejected))
+	}
+	wantBy := map[int]NationResult{}
+	for _, n := range want.Nations {
+		wantBy[n.Key] = n
+	}
+	seen := map[int]bool{}
+	for _, g := range got.Nations {
+		if seen[g.Key] {
+			diffs = append(diffs, fmt.Sprintf("nation %d appears twice", g.Key))
+			continue
+		}
+		seen[g.Key] = true
+		w, ok := wantBy[g.Key]
+		switch {
+		case !ok:
+			diffs = append(diffs, fmt.Sprintf("nation %d %s should not be there", g.Key, g.Name))
+		case g != w:
+			diffs = append(diffs, fmt.Sprintf("nation %d %s: count %d sum %s min %s max %s mean %s, want %d %s %s %s %s",
+				g.Key, g.Name, g.Count, g.SumCents, g.Min, g.Max, g.Mean, w.Count, w.SumCents, w.Min, w.Max, w.Mean))
+		}
+	}
+	for _, w := range want.Nations {
+		if !seen[w.Key] {
+			diffs = append(diffs, fmt.Sprintf("nation %d %s is missing", w.Key, w.Name))
+		}
+	}
+	if len(diffs) == 0 {
+		return nil
+	}
+	const show = 5
+	more := ""
+	if len(diffs) > show {
+		more = fmt.Sprintf(" (and %d more differences)", len(diffs)-show)
+		diffs = diffs[:show]
+	}
+	return fmt.Errorf("answers differ: %s%s", strings.Join(diffs, "; "), more)
 }

@@ -2,6 +2,7 @@ package aggregate
 
 import (
 	"bytes"
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"math"
@@ -115,4 +116,51 @@ func TestNationName(t *testing.T) {
 	assert.Equal(t, "UNITED KINGDOM", NationName(23))
 	assert.Equal(t, "UNITED STATES", NationName(24))
 	assert.Equal(t, "NATION 25", NationName(25))
+}
+
+func TestCompare(t *testing.T) {
+	scan := func(rows string) Result {
+		p, err := Scan(context.Background(), strings.NewReader(rows), "f", DefaultLayout())
+		require.NoError(t, err)
+		return *NewResult(p)
+	}
+	a := scan("1|a|x|3|p|100.25|s|c|\n2|b|x|7|p|-0.45|s|c|\n")
+	require.NoError(t, Compare(a, a))
+	// Samples name files, which differ between blobs and local chunks.
+	withSample := scan("1|a|x|3|p|100.25|s|c|\n2|b|x|7|p|-0.45|s|c|\nbad\n")
+	otherFile, err := Scan(context.Background(), strings.NewReader("1|a|x|3|p|100.25|s|c|\n2|b|x|7|p|-0.45|s|c|\nbad\n"), "blob", DefaultLayout())
+	require.NoError(t, err)
+	require.NoError(t, Compare(withSample, *NewResult(otherFile)))
+
+	cases := []struct {
+		name string
+		got  Result
+		want string
+	}{
+		{"one cent off", scan("1|a|x|3|p|100.26|s|c|\n2|b|x|7|p|-0.45|s|c|\n"), "nation 3 CANADA: count 1 sum 10026 min 100.26 max 100.26 mean 100.26, want 1 10025"},
+		{"other nation", scan("1|a|x|3|p|100.25|s|c|\n2|b|x|8|p|-0.45|s|c|\n"), "nation 8 INDIA should not be there; nation 7 GERMANY is missing"},
+		{"a row more", scan("1|a|x|3|p|100.25|s|c|\n2|b|x|7|p|-0.45|s|c|\n3|b|x|7|p|1.00|s|c|\n"), "3 rows accepted and 0 rejected, want 2 and 0"},
+		{"a rejected row", withSample, "rejected"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.ErrorContains(t, Compare(tc.got, a), tc.want)
+		})
+	}
+}
+
+// TestRunEndToEnd runs the main job at a small scale on the real stack and
+// checks the printed tables against an answer computed here.
+
+func TestCompareListsAtMostFive(t *testing.T) {
+	want := Result{Rows: 6}
+	got := Result{Rows: 6}
+	for k := range 7 {
+		got.Nations = append(got.Nations, NationResult{Key: k, Name: NationName(k), Count: 1})
+	}
+	err := Compare(got, want)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "(and 2 more differences)")
+	twice := Result{Nations: []NationResult{{Key: 3, Count: 1}, {Key: 3, Count: 1}}}
+	assert.Contains(t, Compare(twice, Result{Nations: twice.Nations[:1]}).Error(), "nation 3 appears twice")
 }

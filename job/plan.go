@@ -89,8 +89,9 @@ func shardsFor(n int) int {
 	return min(max((n+3)/4, 1), 64)
 }
 
-// MakePlan cuts files into units of about unitBytes each. A file of size 0
-// has no units; a job whose files are all empty has none at all.
+// MakePlan cuts files into units of about unitBytes each
+// (aggregate.UnitCount). A file of size 0 has no units; a job whose files
+// are all empty has none at all.
 func MakePlan(files []File, unitBytes int64) (Plan, error) {
 	if unitBytes <= 0 {
 		return Plan{}, fmt.Errorf("unit size %d: must be positive", unitBytes)
@@ -101,7 +102,7 @@ func MakePlan(files []File, unitBytes int64) (Plan, error) {
 			return Plan{}, fmt.Errorf("file %q: negative size %d", f.Name, f.Size)
 		}
 		f.FirstUnit = p.Units
-		f.Units = int((f.Size + unitBytes - 1) / unitBytes)
+		f.Units = aggregate.UnitCount(f.Size, unitBytes)
 		p.Units += f.Units
 		p.Bytes += f.Size
 		p.Files[i] = f
@@ -113,16 +114,14 @@ func MakePlan(files []File, unitBytes int64) (Plan, error) {
 // WorkUnits lists the work units of a plan for job spec s.
 func (p Plan) WorkUnits(s *Spec, layout aggregate.Layout) []WorkUnit {
 	units := make([]WorkUnit, 0, p.Units)
-	ub := p.UnitBytes
 	for _, f := range p.Files {
 		for k := 0; k < f.Units; k++ {
-			start := int64(k) * ub
-			end := min(start+ub, f.Size)
+			r := aggregate.UnitRange(f.Name, f.Size, p.UnitBytes, k)
 			units = append(units, WorkUnit{
 				Job: s.ID, Transport: s.Transport, Container: s.Input.Container,
 				File: f.Name, ETag: f.ETag, Size: f.Size,
 				Index: f.FirstUnit + k, Count: p.Units, Shards: p.Shards,
-				Start: start, End: end, Layout: layout,
+				Start: r.Start, End: r.End, Layout: layout,
 			})
 		}
 	}

@@ -374,7 +374,7 @@ func (c *configRunner) run(ctx context.Context) (ms []bench.Measurement, notes [
 	}
 	defer c.acct.Close()
 	t0 = time.Now()
-	if err := uploadDataset(ctx, c.acct.Blob(), c.data, c.o.Parallel); err != nil {
+	if err := uploadDataset(ctx, c.acct, c.data, c.o.Parallel); err != nil {
 		return nil, nil, err
 	}
 	took := time.Since(t0)

@@ -245,7 +245,7 @@ func runPipeline(ctx context.Context, e env, cfg runCfg, opts localstack.Options
 	if tty {
 		bar = e.stderr
 	}
-	up, err := uploadFiles(ctx, acct.Blob(), runContainer, items, cfg.Parallel, bar)
+	up, err := uploadFiles(ctx, acct, runContainer, items, cfg.Parallel, bar)
 	if err != nil {
 		return err
 	}
@@ -279,7 +279,7 @@ func runPipeline(ctx context.Context, e env, cfg runCfg, opts localstack.Options
 			problems = append(problems, fmt.Errorf("%s job %s vs the reference: %w", o.Transport, o.ID, err))
 		}
 		if i > 0 {
-			if err := sameAnswer(o.Result, outcomes[0].Result); err != nil {
+			if err := aggregate.Compare(o.Result, outcomes[0].Result); err != nil {
 				problems = append(problems, fmt.Errorf("%s job %s vs %s job %s: %w", o.Transport, o.ID, outcomes[0].Transport, outcomes[0].ID, err))
 			}
 		}
@@ -345,40 +345,6 @@ func matchesReference(got aggregate.Result, want reference.ResultJSON) error {
 		return err
 	}
 	return reference.Compare(r, want)
-}
-
-// sameAnswer compares two results' figures: row counts and every nation's
-// line. (Rejected samples name files, which differ between the pipeline's
-// blobs and local paths, so only their count is compared.)
-func sameAnswer(got, want aggregate.Result) error {
-	if got.Rows != want.Rows || got.Rejected != want.Rejected {
-		return fmt.Errorf("%d rows accepted and %d rejected, want %d and %d", got.Rows, got.Rejected, want.Rows, want.Rejected)
-	}
-	byKey := map[int]aggregate.NationResult{}
-	for _, n := range want.Nations {
-		byKey[n.Key] = n
-	}
-	var diffs []string
-	for _, g := range got.Nations {
-		w, ok := byKey[g.Key]
-		delete(byKey, g.Key)
-		switch {
-		case !ok:
-			diffs = append(diffs, fmt.Sprintf("nation %d %s is not in the other answer", g.Key, g.Name))
-		case g != w:
-			diffs = append(diffs, fmt.Sprintf("nation %d %s: count %d mean %s min %s max %s total %s, want count %d mean %s min %s max %s total %s",
-				g.Key, g.Name, g.Count, g.Mean, g.Min, g.Max, g.SumCents, w.Count, w.Mean, w.Min, w.Max, w.SumCents))
-		}
-	}
-	for _, w := range want.Nations {
-		if _, missing := byKey[w.Key]; missing {
-			diffs = append(diffs, fmt.Sprintf("nation %d %s is missing", w.Key, w.Name))
-		}
-	}
-	if len(diffs) > 0 {
-		return errors.New(strings.Join(diffs, "; "))
-	}
-	return nil
 }
 
 // writeRunSummary prints the jobs side by side and the hosts' invocation

@@ -18,6 +18,7 @@ import (
 
 	"github.com/funnelpipe/funnel/aggregate"
 	"github.com/funnelpipe/funnel/infra/localstack/localstacktest"
+	"github.com/funnelpipe/funnel/infra/process"
 	"github.com/funnelpipe/funnel/job"
 )
 
@@ -166,7 +167,7 @@ func handlersUnder(t *testing.T, dir string) []int {
 			continue
 		}
 		exe, _ := os.Readlink(filepath.Join("/proc", e.Name(), "exe"))
-		if strings.HasPrefix(exe, dir) && processAlive(pid, "") {
+		if strings.HasPrefix(exe, dir) && process.Alive(pid, "") {
 			pids = append(pids, pid)
 		}
 	}

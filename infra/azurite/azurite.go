@@ -41,6 +41,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/funnelpipe/funnel/infra/process"
 	"github.com/funnelpipe/funnel/transport/account"
 )
 
@@ -416,7 +417,7 @@ func sweepStaleTempDirs() {
 			continue // not ours, or being created
 		}
 		pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
-		if err != nil || pid <= 0 || pid == os.Getpid() || processAlive(pid) {
+		if err != nil || pid <= 0 || pid == os.Getpid() || process.Alive(pid, "") {
 			continue
 		}
 		if err := os.RemoveAll(dir); err != nil {

@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/funnelpipe/funnel/infra/azurite"
+	"github.com/funnelpipe/funnel/infra/process"
 )
 
 func startForTest(t *testing.T, opts azurite.Options) *azurite.Server {
@@ -36,14 +36,10 @@ func startForTest(t *testing.T, opts azurite.Options) *azurite.Server {
 	return s
 }
 
-func processAlive(pid int) bool {
-	return syscall.Kill(pid, 0) == nil
-}
-
 func TestStartServesAndStopLeavesNothing(t *testing.T) {
 	s := startForTest(t, azurite.Options{})
 	pid, dir := s.PID(), s.Location()
-	require.True(t, processAlive(pid))
+	require.True(t, process.Alive(pid, ""))
 	require.DirExists(t, dir)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -64,7 +60,7 @@ func TestStartServesAndStopLeavesNothing(t *testing.T) {
 
 	require.NoError(t, s.Stop())
 	require.NoError(t, s.Stop(), "Stop is idempotent")
-	assert.False(t, processAlive(pid), "process %d still exists after Stop", pid)
+	assert.False(t, process.Alive(pid, ""), "process %d still exists after Stop", pid)
 	assert.NoDirExists(t, dir)
 	select {
 	case <-s.Exited():
@@ -159,7 +155,7 @@ func TestStartTimeoutKillsProcess(t *testing.T) {
 	require.NoError(t, err)
 	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
 	require.NoError(t, err)
-	assert.False(t, processAlive(pid), "process %d survived a failed start", pid)
+	assert.False(t, process.Alive(pid, ""), "process %d survived a failed start", pid)
 }
 
 func TestConnectionString(t *testing.T) {
