@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -152,24 +151,13 @@ func TestUpStopsOnHangup(t *testing.T) {
 	assert.Empty(t, handlersUnder(t, apps), "handlers orphaned")
 }
 
-// handlersUnder returns the PIDs of live processes whose executable is in
-// dir.
+// handlersUnder returns the PIDs of live processes whose executable or command
+// line mentions dir (process.Mentioning); it skips without /proc.
 func handlersUnder(t *testing.T, dir string) []int {
 	t.Helper()
-	entries, err := os.ReadDir("/proc")
+	pids, err := process.Mentioning(dir)
 	if err != nil {
-		t.Skip("no /proc")
-	}
-	var pids []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		exe, _ := os.Readlink(filepath.Join("/proc", e.Name(), "exe"))
-		if strings.HasPrefix(exe, dir) && process.Alive(pid, "") {
-			pids = append(pids, pid)
-		}
+		t.Skip(err)
 	}
 	return pids
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/funnelpipe/funnel/infra/azurite"
 	"github.com/funnelpipe/funnel/infra/process"
+	"github.com/funnelpipe/funnel/internal/syncio"
 )
 
 func startForTest(t *testing.T, opts azurite.Options) *azurite.Server {
@@ -167,7 +168,7 @@ func TestConnectionString(t *testing.T) {
 }
 
 func TestOutputReceivesAzuriteLog(t *testing.T) {
-	var out syncBuffer
+	var out syncio.Buffer
 	s := startForTest(t, azurite.Options{Output: &out, AccessLog: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -180,24 +181,6 @@ func TestOutputReceivesAzuriteLog(t *testing.T) {
 		20*time.Second, 20*time.Millisecond, "the access log shows the request: %s", out.String())
 	require.NoError(t, s.Stop())
 	assert.Contains(t, out.String(), "Azurite Queue service is successfully listening at http://127.0.0.1:"+strconv.Itoa(s.QueuePort()))
-}
-
-// syncBuffer is a bytes.Buffer safe for the copier goroutines and the test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func TestPortInUseIsReported(t *testing.T) {

@@ -5,7 +5,9 @@
 package process
 
 import (
+	"os"
 	"strconv"
+	"strings"
 
 	"github.com/funnelpipe/funnel/infra/procstat"
 )
@@ -37,4 +39,25 @@ func StartTime(pid int) string {
 		return ""
 	}
 	return strconv.FormatUint(st.StartTicks, 10)
+}
+
+// Mentioning returns the PIDs of live processes (zombies excluded, this
+// process excluded) whose executable lies under dir or whose command line
+// contains it: what tests use to find processes a tool left behind. Without
+// /proc the error wraps procstat.ErrUnavailable.
+func Mentioning(dir string) ([]int, error) {
+	cmds, err := procstat.Default().Commands()
+	if err != nil {
+		return nil, err
+	}
+	var pids []int
+	for _, c := range cmds {
+		if c.PID == os.Getpid() {
+			continue
+		}
+		if (strings.HasPrefix(c.Executable, dir) || strings.Contains(strings.Join(c.Args, " "), dir)) && Alive(c.PID, "") {
+			pids = append(pids, c.PID)
+		}
+	}
+	return pids, nil
 }
