@@ -58,11 +58,11 @@ func (s *stack) call(t *testing.T, method, path string, body []byte) apiAnswer {
 
 // submitAnswer is the body of a 202 answer to a submit.
 type submitAnswer struct {
-	ID        string `json:"id"`
-	State     string `json:"state"`
-	Units     int    `json:"units"`
-	StatusURL string `json:"status_url"`
-	ResultURL string `json:"result_url"`
+	ID        string    `json:"id"`
+	State     job.State `json:"state"`
+	Units     int       `json:"units"`
+	StatusURL string    `json:"status_url"`
+	ResultURL string    `json:"result_url"`
 }
 
 func (s *stack) submitRaw(t *testing.T, spec string) (apiAnswer, submitAnswer) {
