@@ -68,7 +68,7 @@ func duplicateMessages(t *testing.T, st job.Store, rec *job.Record, files map[st
 func testDuplicates(t *testing.T, s *stack) {
 	files := s.upload(t, "dups", generated(t, t.TempDir(), 0.1, 40))
 	want := reference(t, files, aggregate.DefaultLayout())
-	for _, medium := range job.Transports {
+	for _, medium := range job.Transports() {
 		t.Run(medium, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), jobTimeout)
 			defer cancel()

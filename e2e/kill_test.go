@@ -39,7 +39,7 @@ func TestHandlerKilledMidInvocation(t *testing.T) {
 	want := reference(t, files, aggregate.DefaultLayout())
 	units := planUnits(t, files, 1)
 	require.Greater(t, units, 5, "7 MB in 1 MiB units")
-	for _, medium := range job.Transports {
+	for _, medium := range job.Transports() {
 		for _, app := range []string{"aggregate", "merge"} {
 			t.Run(app+"/"+medium, func(t *testing.T) { testKill(t, s, app, medium, units, want) })
 		}

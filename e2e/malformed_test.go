@@ -119,7 +119,7 @@ func testMalformedInput(t *testing.T, s *stack) {
 	}
 	assert.Greater(t, int64(len(files["bad/a.tbl"])), int64(1<<20), "a.tbl spans two units")
 
-	for _, medium := range job.Transports {
+	for _, medium := range job.Transports() {
 		t.Run(medium, func(t *testing.T) {
 			id, err := s.client.Submit(ctx, job.Spec{ID: "malformed-" + medium, Transport: medium, UnitMB: 1,
 				Input: job.Input{Container: "malformed", Prefix: "bad/"}})

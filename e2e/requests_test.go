@@ -58,11 +58,11 @@ func (s *stack) call(t *testing.T, method, path string, body []byte) apiAnswer {
 
 // submitAnswer is the body of a 202 answer to a submit.
 type submitAnswer struct {
-	ID        string `json:"id"`
-	State     string `json:"state"`
-	Units     int    `json:"units"`
-	StatusURL string `json:"status_url"`
-	ResultURL string `json:"result_url"`
+	ID        string    `json:"id"`
+	State     job.State `json:"state"`
+	Units     int       `json:"units"`
+	StatusURL string    `json:"status_url"`
+	ResultURL string    `json:"result_url"`
 }
 
 func (s *stack) submitRaw(t *testing.T, spec string) (apiAnswer, submitAnswer) {
@@ -212,7 +212,7 @@ func testResubmission(t *testing.T, s *stack) {
 	}
 	st3, err := s.client.Status(context.Background(), "again")
 	require.NoError(t, err)
-	assert.Equal(t, job.Transports[0], st3.Transport, "the 409s left the job alone")
+	assert.Equal(t, job.Transports()[0], st3.Transport, "the 409s left the job alone")
 	checkDone(t, st3, units, want)
 }
 
@@ -222,7 +222,7 @@ func testEmptyInput(t *testing.T, s *stack) {
 	ctx := context.Background()
 	s.uploadBytes(t, ctx, "empty", map[string][]byte{"nothing/a.csv": {}, "nothing/b.csv": {}})
 	want := &aggregate.Result{Nations: []aggregate.NationResult{}}
-	for _, medium := range job.Transports {
+	for _, medium := range job.Transports() {
 		t.Run(medium, func(t *testing.T) {
 			a, ans := s.submitRaw(t, `{"id":"empty-`+medium+`","transport":"`+medium+`","input":{"container":"empty","prefix":"nothing/"}}`)
 			require.Equal(t, http.StatusAccepted, a.status, "%s", a.body)

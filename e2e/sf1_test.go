@@ -37,7 +37,7 @@ func TestSF1ExactOverBothTransports(t *testing.T) {
 	}
 	require.EqualValues(t, sf1data.Bytes, total, "the chunks hold the whole table")
 
-	for _, medium := range job.Transports {
+	for _, medium := range job.Transports() {
 		t.Run(medium, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), jobTimeout)
 			defer cancel()

@@ -12,7 +12,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 	"github.com/funnelpipe/funnel/infra/funchost"
 	"github.com/funnelpipe/funnel/infra/localstack"
 	"github.com/funnelpipe/funnel/infra/localstack/localstacktest"
+	"github.com/funnelpipe/funnel/internal/syncio"
 	"github.com/funnelpipe/funnel/job"
 	"github.com/funnelpipe/funnel/merge"
 	"github.com/funnelpipe/funnel/partition"
@@ -141,7 +141,7 @@ func startStack(t *testing.T, cfg stackConfig) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logw := &lockedWriter{w: logFile}
+	logw := syncio.NewWriter(logFile)
 	logger := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelInfo}))
 
 	if cfg.retry != nil {
@@ -177,7 +177,8 @@ func startStack(t *testing.T, cfg stackConfig) *stack {
 		opts.ConnectionString = s.proxy.connectionString(srv)
 	}
 	t.Cleanup(func() {
-		logw.close()
+		_ = logw.Close() // later log lines are dropped, not written to a closed file
+		_ = logFile.Close()
 		if t.Failed() {
 			t.Logf("last lines of the stack's log %s:\n%s", logPath, tail(logPath, 80))
 		}
@@ -226,31 +227,6 @@ func startStack(t *testing.T, cfg stackConfig) *stack {
 	}
 	s.tr = map[string]transport.Transport{q.Name(): q, b.Name(): b}
 	return s
-}
-
-// lockedWriter serialises log writes and ignores those after close.
-type lockedWriter struct {
-	mu     sync.Mutex
-	w      *os.File
-	closed bool
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed {
-		return len(p), nil
-	}
-	return l.w.Write(p)
-}
-
-func (l *lockedWriter) close() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if !l.closed {
-		l.closed = true
-		l.w.Close()
-	}
 }
 
 // tail returns the last n lines of a file.
@@ -326,7 +302,7 @@ func (s *stack) statusJSON(id string) string {
 
 // waitJob polls a job's status until it is done or failed, and fails the
 // test unless it ended in state want. It returns the final status.
-func (s *stack) waitJob(t *testing.T, id, want string) *job.Status {
+func (s *stack) waitJob(t *testing.T, id string, want job.State) *job.Status {
 	t.Helper()
 	deadline := time.Now().Add(jobTimeout)
 	var last *job.Status
@@ -336,7 +312,7 @@ func (s *stack) waitJob(t *testing.T, id, want string) *job.Status {
 		st, err := s.client.Status(ctx, id)
 		cancel()
 		last, lastErr = st, err
-		if err == nil && (st.State == job.Done || st.State == job.Failed) {
+		if err == nil && st.State.Final() {
 			if st.State != want {
 				t.Fatalf("job %s ended %s, want %s; status:\n%s", id, st.State, want, s.statusJSON(id))
 			}

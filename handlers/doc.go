@@ -33,12 +33,16 @@
 //
 // # Running
 //
-// A binary's main is:
+// A stage registers its functions on an App and serves it; funnel's
+// binaries do this through cmd/internal/stagerun, which amounts to:
 //
 //	cfg, err := handlers.ConfigFromEnv(os.Getenv)
 //	app := handlers.NewApp(handlers.Options{Name: "merge", Logger: log, Registerer: reg})
-//	app.Handle("Merge", merge.Handle)
+//	stage.Register(app, prefix) // app.Handle("PartialsQueue", ...) for each function
 //	err = handlers.Serve(ctx, app, cfg) // ctx cancelled on SIGTERM/SIGINT
+//
+// A queue or blob trigger's invocation becomes a transport.Delivery with
+// Invocation.QueueDelivery or Invocation.BlobDelivery.
 //
 // Environment: FUNCTIONS_CUSTOMHANDLER_PORT (required),
 // FUNCTIONS_CUSTOMHANDLER_WORKER_ID, FUNNEL_METRICS_ADDR (host:port of an

@@ -482,3 +482,40 @@ func TestFolderBatchFailureFailsItsPartials(t *testing.T) {
 	}
 	assert.Equal(t, n, applied)
 }
+
+func TestStateFinal(t *testing.T) {
+	for s, final := range map[State]bool{Planning: false, Running: false, Done: true, Failed: true} {
+		assert.Equal(t, final, s.Final(), s)
+	}
+}
+
+func TestTransportsIsACopy(t *testing.T) {
+	ts := Transports()
+	assert.Equal(t, []string{"queue", "blob"}, ts)
+	ts[0] = "carrier-pigeon"
+	assert.Equal(t, []string{"queue", "blob"}, Transports(), "a caller cannot change the list")
+	spec := Spec{Transport: "carrier-pigeon", Input: Input{Container: "input"}}
+	assert.ErrorIs(t, spec.Normalize(), ErrInvalid)
+}
+
+// Local scans cut files the way the pipeline does: CutLocal is Cut's parts,
+// in order, and an empty file is in no unit.
+func TestCutLocalIsCut(t *testing.T) {
+	files := []File{{Name: "a", Size: 5}, {Name: "empty", Size: 0}, {Name: "b", Size: 12}}
+	var want []aggregate.Range
+	for _, parts := range Cut(files, 4) {
+		for _, p := range parts {
+			want = append(want, aggregate.Range{File: p.File, Start: p.Start, End: p.End})
+		}
+	}
+	var got []aggregate.Range
+	for _, u := range CutLocal(files, 4) {
+		assert.Nil(t, u.Open)
+		assert.Equal(t, u.Path, u.Range.File)
+		got = append(got, u.Range)
+	}
+	assert.Equal(t, want, got)
+	assert.Equal(t, []aggregate.Range{{File: "a", Start: 0, End: 4}, {File: "a", Start: 4, End: 5}, {File: "b", Start: 0, End: 3},
+		{File: "b", Start: 3, End: 7}, {File: "b", Start: 7, End: 11}, {File: "b", Start: 11, End: 12}}, got)
+	assert.Empty(t, CutLocal([]File{{Name: "empty"}}, 4))
+}

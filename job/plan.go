@@ -169,6 +169,20 @@ func Cut(files []File, unitBytes int64) [][]Part {
 	return units
 }
 
+// CutLocal cuts files on disk (Name a path, Size its size) into units as
+// Cut cuts blobs, and returns their parts as ranges for aggregate.ScanLocal:
+// a scan of the same files then reads what the pipeline's units read.
+// unitBytes must be positive.
+func CutLocal(files []File, unitBytes int64) []aggregate.LocalUnit {
+	var out []aggregate.LocalUnit
+	for _, parts := range Cut(files, unitBytes) {
+		for _, p := range parts {
+			out = append(out, aggregate.LocalUnit{Path: p.File, Range: aggregate.Range{File: p.File, Start: p.Start, End: p.End}, Size: p.Size})
+		}
+	}
+	return out
+}
+
 // DefaultParallelism is how many units an input should make at least when
 // the unit size is chosen automatically: enough to keep several instances'
 // concurrent invocations busy (one instance runs up to 24 at a time with

@@ -15,21 +15,28 @@ import (
 	"github.com/funnelpipe/funnel/storage"
 )
 
+// State is where a job stands. A job moves Planning → Running → Done, or to
+// Failed from Planning or Running; Done and Failed are final.
+type State string
+
 // States of a job.
 const (
-	Planning = "planning"
-	Running  = "running"
-	Done     = "done"
-	Failed   = "failed"
+	Planning State = "planning"
+	Running  State = "running"
+	Done     State = "done"
+	Failed   State = "failed"
 )
+
+// Final reports whether s is Done or Failed: nothing changes a job after.
+func (s State) Final() bool { return s == Done || s == Failed }
 
 // ErrExists is returned by Create for an ID already used by another spec.
 var ErrExists = errors.New("job exists with a different spec")
 
 // Record is a job's durable record, jobs/<id>/job.json.
 type Record struct {
-	Spec  Spec   `json:"spec"`
-	State string `json:"state"`
+	Spec  Spec  `json:"spec"`
+	State State `json:"state"`
 	// Plan summarises the plan, kept whole in jobs/<id>/plan.json.
 	Plan      *PlanSummary `json:"plan,omitempty"`
 	Submitted time.Time    `json:"submitted"`
@@ -442,7 +449,7 @@ func Finish(ctx context.Context, st Store, id string, count, shards int, now tim
 		return false, err
 	}
 	r, err := modify(ctx, st, id, func(r *Record) (bool, error) {
-		if r.State == Done || r.State == Failed {
+		if r.State.Final() {
 			return false, nil
 		}
 		r.State = Done

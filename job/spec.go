@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/funnelpipe/funnel/aggregate"
@@ -96,8 +97,15 @@ func ValidContainer(name string) bool {
 	return len(name) >= 3 && len(name) <= 63 && containerPattern.MatchString(name)
 }
 
-// Transports names the media a job may choose.
-var Transports = []string{"queue", "blob"}
+// transports are the media a job may choose, in the order tools try them.
+var transports = [...]string{"queue", "blob"}
+
+// Transports returns the names of the media a job may choose ("queue",
+// "blob"), a fresh slice each call.
+func Transports() []string { return append([]string(nil), transports[:]...) }
+
+// knownTransport reports whether name is one of Transports.
+func knownTransport(name string) bool { return slices.Contains(transports[:], name) }
 
 // Normalize fills defaults and checks the spec, returning an error wrapping
 // ErrInvalid that says what is wrong. It does not look at storage.
@@ -107,12 +115,11 @@ func (s *Spec) Normalize() error {
 			return err
 		}
 	}
-	switch s.Transport {
-	case "queue", "blob":
-	case "":
-		return fmt.Errorf("%w: transport is required (one of %s)", ErrInvalid, strings.Join(Transports, ", "))
-	default:
-		return fmt.Errorf("%w: unknown transport %q (one of %s)", ErrInvalid, s.Transport, strings.Join(Transports, ", "))
+	switch {
+	case s.Transport == "":
+		return fmt.Errorf("%w: transport is required (one of %s)", ErrInvalid, strings.Join(transports[:], ", "))
+	case !knownTransport(s.Transport):
+		return fmt.Errorf("%w: unknown transport %q (one of %s)", ErrInvalid, s.Transport, strings.Join(transports[:], ", "))
 	}
 	if !ValidContainer(s.Input.Container) {
 		return fmt.Errorf("%w: input.container %q is not a valid container name (3-63 lower-case letters, digits and single hyphens)", ErrInvalid, s.Input.Container)

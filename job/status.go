@@ -10,7 +10,7 @@ import (
 // Status is what GET /api/jobs/{id} answers: where a job stands.
 type Status struct {
 	ID        string `json:"id"`
-	State     string `json:"state"`
+	State     State  `json:"state"`
 	Transport string `json:"transport"`
 	Failure   string `json:"failure,omitempty"`
 	// Sent says that every unit of the plan has been sent (the

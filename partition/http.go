@@ -32,11 +32,11 @@ func (s *Service) Register(app *handlers.App) {
 
 // retryAnswer is the body of a 202 answer to a retry.
 type retryAnswer struct {
-	ID        string `json:"id"`
-	State     string `json:"state"`
-	Resent    int    `json:"resent"`
-	Attempts  int    `json:"failed_attempts"`
-	StatusURL string `json:"status_url"`
+	ID        string    `json:"id"`
+	State     job.State `json:"state"`
+	Resent    int       `json:"resent"`
+	Attempts  int       `json:"failed_attempts"`
+	StatusURL string    `json:"status_url"`
 }
 
 func (s *Service) handleRetry(ctx context.Context, inv *handlers.Invocation) (*handlers.Response, error) {
@@ -68,11 +68,11 @@ func checkBodySize(raw int) error {
 
 // submitAnswer is the body of a 202 answer to a submit.
 type submitAnswer struct {
-	ID        string `json:"id"`
-	State     string `json:"state"`
-	Units     int    `json:"units"`
-	StatusURL string `json:"status_url"`
-	ResultURL string `json:"result_url"`
+	ID        string    `json:"id"`
+	State     job.State `json:"state"`
+	Units     int       `json:"units"`
+	StatusURL string    `json:"status_url"`
+	ResultURL string    `json:"result_url"`
 }
 
 func (s *Service) handleSubmit(ctx context.Context, inv *handlers.Invocation) (*handlers.Response, error) {

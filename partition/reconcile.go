@@ -106,7 +106,7 @@ func (r *Reconciler) one(ctx context.Context, id string, rep *ReconcileReport) e
 	now := s.now()
 	age := now.Sub(rec.Submitted)
 	switch {
-	case rec.State == job.Done || rec.State == job.Failed:
+	case rec.State.Final():
 		return nil
 	case rec.Plan == nil:
 		if age < r.grace() {

@@ -100,3 +100,19 @@ func StorageName(prefix, topic string) (string, error) {
 	}
 	return name, nil
 }
+
+// ValidateMessages checks what every Send checks before it stores
+// anything: each message has a valid ID (ValidateID, ErrBadName) and a
+// body of at most MaxBody bytes (ErrTooLarge). It returns the first
+// problem.
+func ValidateMessages(msgs []Message) error {
+	for _, m := range msgs {
+		if err := ValidateID(m.ID); err != nil {
+			return err
+		}
+		if len(m.Body) > MaxBody {
+			return fmt.Errorf("message %s: %d bytes over %d: %w", m.ID, len(m.Body), MaxBody, ErrTooLarge)
+		}
+	}
+	return nil
+}

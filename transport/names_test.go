@@ -112,3 +112,12 @@ func FuzzValidateID(f *testing.F) {
 		}
 	})
 }
+
+func TestValidateMessages(t *testing.T) {
+	assert.NoError(t, transport.ValidateMessages(nil))
+	assert.NoError(t, transport.ValidateMessages([]transport.Message{{ID: "j/u/1", Body: []byte("x")}, {ID: "j/u/2"}}))
+	assert.ErrorIs(t, transport.ValidateMessages([]transport.Message{{ID: "ok"}, {ID: "../x"}}), transport.ErrBadName)
+	err := transport.ValidateMessages([]transport.Message{{ID: "big", Body: make([]byte, transport.MaxBody+1)}})
+	assert.ErrorIs(t, err, transport.ErrTooLarge)
+	assert.ErrorContains(t, err, "message big")
+}

@@ -103,7 +103,7 @@ func (s *Stage) Handle(ctx context.Context, medium string, d transport.Delivery)
 		if err != nil {
 			return job.NoteFailure(ctx, s.Store, s.log(), job.UnitID(u.Job, u.Index), fmt.Errorf("aggregate: %w", err))
 		}
-		if rec.State == job.Failed || rec.State == job.Done {
+		if rec.State.Final() {
 			s.log().Info("job no longer needs unit", "job", u.Job, "unit", u.Index, "state", rec.State)
 			if err := in.Done(ctx, InTopic, msg); err != nil {
 				s.log().Warn("could not release unit message", "id", msg.ID, "err", err)

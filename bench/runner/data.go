@@ -17,14 +17,15 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
-	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 	"golang.org/x/sync/errgroup"
 
 	agg "github.com/funnelpipe/funnel/aggregate"
 	"github.com/funnelpipe/funnel/bench"
+	"github.com/funnelpipe/funnel/job"
 	"github.com/funnelpipe/funnel/testing_data/chunk"
 	"github.com/funnelpipe/funnel/testing_data/dbgen"
 	"github.com/funnelpipe/funnel/testing_data/reference"
+	"github.com/funnelpipe/funnel/transport/account"
 )
 
 // Where the runner puts a job's input in storage.
@@ -227,56 +228,23 @@ func (c *dataCache) split(ctx context.Context, table, dir string, chunks int) ([
 }
 
 // kernelResult runs the aggregate kernel over the files on this machine,
-// cut into units of unit bytes and scanned by GOMAXPROCS workers: the
-// single-machine baseline (its answer is checked against the reference
-// too).
+// cut into units of unit bytes as the pipeline cuts them (job.CutLocal) and
+// scanned by GOMAXPROCS workers: the single-machine baseline (its answer is
+// checked against the reference too).
 func kernelResult(ctx context.Context, paths []string, unit int64) (*agg.Result, error) {
-	type work struct {
-		path       string
-		start, end int64
-		size       int64
-	}
-	var units []work
-	for _, p := range paths {
+	files := make([]job.File, len(paths))
+	for i, p := range paths {
 		st, err := os.Stat(p)
 		if err != nil {
 			return nil, fmt.Errorf("bench: kernel: %w", err)
 		}
-		size := st.Size()
-		for start := int64(0); start == 0 || start < size; start += unit {
-			units = append(units, work{path: p, start: start, end: min(start+unit, size), size: size})
-		}
+		files[i] = job.File{Name: p, Size: st.Size()}
 	}
-	partials := make([]*agg.Partial, len(units))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(runtime.GOMAXPROCS(0))
-	for i, u := range units {
-		g.Go(func() error {
-			f, err := os.Open(u.path)
-			if err != nil {
-				return fmt.Errorf("bench: kernel: %w", err)
-			}
-			defer f.Close()
-			// From the byte before the unit: the kernel needs it to know
-			// whether the unit starts on a line.
-			from := max(0, u.start-1)
-			p, err := agg.ScanRange(gctx, io.NewSectionReader(f, from, u.size-from),
-				agg.Range{File: u.path, Start: u.start, End: u.end}, agg.DefaultLayout())
-			if err != nil {
-				return fmt.Errorf("bench: kernel: %w", err)
-			}
-			partials[i] = p
-			return nil
-		})
+	total, err := agg.ScanLocal(ctx, job.CutLocal(files, unit), runtime.GOMAXPROCS(0), agg.DefaultLayout())
+	if err != nil {
+		return nil, fmt.Errorf("bench: kernel: %w", err)
 	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	var total agg.Partial
-	for _, p := range partials {
-		total.Merge(p)
-	}
-	return agg.NewResult(&total), nil
+	return agg.NewResult(total), nil
 }
 
 // blobName is a chunk file's name in the input container.
@@ -284,26 +252,19 @@ func blobName(path string) string { return inputPrefix + filepath.Base(path) }
 
 // uploadDataset puts the data set's chunk files into the input container,
 // parallel at a time.
-func uploadDataset(ctx context.Context, client *azblob.Client, d *dataset, parallel int) error {
-	if _, err := client.CreateContainer(ctx, inputContainer, nil); err != nil && !bloberror.HasCode(err, bloberror.ContainerAlreadyExists) {
-		return fmt.Errorf("bench: upload: create container: %w", err)
+func uploadDataset(ctx context.Context, acct *account.Account, d *dataset, parallel int) error {
+	files := make([]account.FileUpload, len(d.Paths))
+	for i, p := range d.Paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			return fmt.Errorf("bench: upload: %w", err)
+		}
+		files[i] = account.FileUpload{Path: p, Blob: blobName(p), Size: st.Size()}
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(parallel)
-	for _, p := range d.Paths {
-		g.Go(func() error {
-			f, err := os.Open(p)
-			if err != nil {
-				return fmt.Errorf("bench: upload: %w", err)
-			}
-			defer f.Close()
-			if _, err := client.UploadFile(gctx, inputContainer, blobName(p), f, &azblob.UploadFileOptions{BlockSize: 8 << 20, Concurrency: 1}); err != nil {
-				return fmt.Errorf("bench: upload %s: %w", blobName(p), err)
-			}
-			return nil
-		})
+	if err := acct.UploadFiles(ctx, inputContainer, files, parallel, nil); err != nil {
+		return fmt.Errorf("bench: %w", err)
 	}
-	return g.Wait()
+	return nil
 }
 
 // rawDownload downloads every chunk blob, parallel at a time, reading the

@@ -163,8 +163,8 @@ func (o RemoteOptions) validate() error {
 		errs = append(errs, errors.New("no transport"))
 	}
 	for _, t := range o.Transports {
-		if !slices.Contains(job.Transports, t) {
-			errs = append(errs, fmt.Errorf("transport %q (want %s)", t, strings.Join(job.Transports, " or ")))
+		if !slices.Contains(job.Transports(), t) {
+			errs = append(errs, fmt.Errorf("transport %q (want %s)", t, strings.Join(job.Transports(), " or ")))
 		}
 	}
 	if !(o.ScaleFactor > 0) {
@@ -224,7 +224,7 @@ func RunRemote(ctx context.Context, o RemoteOptions) (*RemoteReport, string, err
 	}
 	defer acct.Close()
 	t0 := time.Now()
-	if err := uploadDataset(ctx, acct.Blob(), d, o.Parallel); err != nil {
+	if err := uploadDataset(ctx, acct, d, o.Parallel); err != nil {
 		return nil, "", err
 	}
 	progress("uploaded    %d chunks, %s, to %s in %s (before any clock starts)", len(d.Paths), bench.FormatBytes(d.Bytes), o.Storage, time.Since(t0).Round(time.Millisecond))
@@ -361,7 +361,7 @@ func remoteMarkdown(rep *RemoteReport) string {
 	fmt.Fprintf(&b, "- Client: %s, %d cores, funnel %s\n", rep.Client.CPUModel, rep.Client.Cores, rep.Client.FunnelCommit)
 	fmt.Fprintf(&b, "- Created: %s\n\n", rep.Created.UTC().Format(time.RFC3339))
 	b.WriteString("| transport | runs counted | end-to-end s, median (min–max) | MB/s | × client kernel | × raw download to client | invalid |\n|---|---:|---:|---:|---:|---:|---:|\n")
-	for _, tr := range job.Transports {
+	for _, tr := range job.Transports() {
 		var e2e, base, raw []float64
 		invalid := 0
 		for _, r := range rep.Runs {

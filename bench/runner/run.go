@@ -376,7 +376,7 @@ func (c *configRunner) run(ctx context.Context) (ms []bench.Measurement, notes [
 	}
 	defer c.acct.Close()
 	t0 = time.Now()
-	if err := uploadDataset(ctx, c.acct.Blob(), c.data, c.o.Parallel); err != nil {
+	if err := uploadDataset(ctx, c.acct, c.data, c.o.Parallel); err != nil {
 		return nil, nil, err
 	}
 	took := time.Since(t0)
@@ -644,7 +644,7 @@ func (c *configRunner) waitDone(ctx context.Context, id string) (*job.Record, ti
 			if err != nil {
 				return nil, at, err
 			}
-			if rec.State == job.Done || rec.State == job.Failed {
+			if rec.State.Final() {
 				return rec, at, nil
 			}
 		}

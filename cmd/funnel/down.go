@@ -7,6 +7,8 @@ import (
 	"os"
 	"syscall"
 	"time"
+
+	"github.com/funnelpipe/funnel/infra/process"
 )
 
 // cmdDown stops the `funnel up` named by the state file: SIGTERM, then wait
@@ -28,7 +30,7 @@ func cmdDown(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if !processAlive(st.PID, st.ProcStart) {
+	if !process.Alive(st.PID, st.ProcStart) {
 		if err := os.Remove(*state); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("state file: %w", err)
 		}
@@ -43,7 +45,7 @@ func cmdDown(ctx context.Context, e env, args []string) error {
 	defer deadline.Stop()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
-	for processAlive(st.PID, st.ProcStart) {
+	for process.Alive(st.PID, st.ProcStart) {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

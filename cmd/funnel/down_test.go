@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/funnelpipe/funnel/infra/process"
 )
 
 func TestDownWithoutAStack(t *testing.T) {
@@ -51,7 +53,7 @@ func TestDownStopsTheProcess(t *testing.T) {
 
 	state := filepath.Join(t.TempDir(), "up.json")
 	pid := cmd.Process.Pid
-	require.NoError(t, writeState(state, upState{PID: pid, ProcStart: procStartTime(pid), APIURL: "http://x/api", ConnectionString: "c"}))
+	require.NoError(t, writeState(state, upState{PID: pid, ProcStart: process.StartTime(pid), APIURL: "http://x/api", ConnectionString: "c"}))
 
 	e, stdout, _ := cliEnv(nil)
 	require.NoError(t, run(context.Background(), e, []string{"down", "--state", state, "--timeout", "20s"}))

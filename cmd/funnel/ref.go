@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/ulikunitz/xz"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/funnelpipe/funnel/aggregate"
+	"github.com/funnelpipe/funnel/job"
 )
 
 // cmdRef computes the reference answer on this machine with the same kernel
@@ -56,32 +56,16 @@ func cmdRef(ctx context.Context, e env, args []string) error {
 	}
 
 	started := time.Now()
-	units, err := refUnits(fs.Args(), int64(*unitMB)<<20)
+	units, err := refUnits(fs.Args(), int64(*unitMB)<<20, e.stdin)
 	if err != nil {
 		return err
 	}
-	partials := make([]*aggregate.Partial, len(units))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(*workers)
-	for i, u := range units {
-		g.Go(func() error {
-			p, err := u.scan(gctx, e.stdin, layout)
-			if err != nil {
-				return fmt.Errorf("ref: %w", err)
-			}
-			partials[i] = p
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return err
-	}
-	var total aggregate.Partial
-	for _, p := range partials {
-		total.Merge(p)
+	total, err := aggregate.ScanLocal(ctx, units, *workers, layout)
+	if err != nil {
+		return fmt.Errorf("ref: %w", err)
 	}
 
-	res := aggregate.NewResult(&total)
+	res := aggregate.NewResult(total)
 	switch {
 	case *asJSON:
 		err = res.WriteJSON(e.stdout)
@@ -105,33 +89,33 @@ func cmdRef(ctx context.Context, e env, args []string) error {
 	return nil
 }
 
-// refUnit is one piece of work for ref: a byte range of a plain file, or a
-// whole stream (standard input, an .xz file).
-type refUnit struct {
-	path  string
-	rng   aggregate.Range
-	size  int64 // file size; -1 for a stream
-	stdin bool
-}
-
-// refUnits stats the files and cuts plain ones into units of unit bytes.
-func refUnits(files []string, unit int64) ([]refUnit, error) {
-	var units []refUnit
-	stdin := false
+// refUnits stats the files and cuts plain ones into units of unit bytes as
+// the pipeline cuts blobs (job.CutLocal); standard input ("-") and .xz
+// files are streams scanned whole.
+func refUnits(files []string, unit int64, stdin io.Reader) ([]aggregate.LocalUnit, error) {
+	var units []aggregate.LocalUnit
+	var plain []job.File // consecutive plain files, cut together
+	flush := func() {
+		units = append(units, job.CutLocal(plain, unit)...)
+		plain = nil
+	}
+	seenStdin := false
 	for _, f := range files {
 		switch {
 		case f == "-":
-			if stdin {
+			if seenStdin {
 				return nil, fmt.Errorf("%w: standard input (-) given twice", errUsage)
 			}
-			stdin = true
-			units = append(units, refUnit{path: "-", rng: aggregate.Range{File: "-", End: aggregate.ToEnd}, size: -1, stdin: true})
+			seenStdin = true
+			flush()
+			units = append(units, aggregate.LocalUnit{Path: "-", Open: func() (io.ReadCloser, error) { return io.NopCloser(stdin), nil }})
 			continue
 		case strings.HasSuffix(f, ".xz"):
 			if _, err := os.Stat(f); err != nil {
 				return nil, fmt.Errorf("ref: %w", err)
 			}
-			units = append(units, refUnit{path: f, rng: aggregate.Range{File: f, End: aggregate.ToEnd}, size: -1})
+			flush()
+			units = append(units, aggregate.LocalUnit{Path: f, Open: func() (io.ReadCloser, error) { return openXZ(f) }})
 			continue
 		}
 		st, err := os.Stat(f)
@@ -141,33 +125,25 @@ func refUnits(files []string, unit int64) ([]refUnit, error) {
 		if st.IsDir() {
 			return nil, fmt.Errorf("%w: %s is a directory", errUsage, f)
 		}
-		size := st.Size()
-		for start := int64(0); start == 0 || start < size; start += unit {
-			units = append(units, refUnit{path: f, rng: aggregate.Range{File: f, Start: start, End: min(start+unit, size)}, size: size})
-		}
+		plain = append(plain, job.File{Name: f, Size: st.Size()})
 	}
+	flush()
 	return units, nil
 }
 
-// scan runs the kernel over the unit.
-func (u refUnit) scan(ctx context.Context, stdin io.Reader, layout aggregate.Layout) (*aggregate.Partial, error) {
-	if u.stdin {
-		return aggregate.Scan(ctx, stdin, "-", layout)
-	}
-	f, err := os.Open(u.path)
+// openXZ opens an .xz file decompressing.
+func openXZ(path string) (io.ReadCloser, error) {
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	if u.size < 0 { // .xz
-		zr, err := xz.NewReader(bufio.NewReaderSize(f, 1<<20))
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", u.path, err)
-		}
-		return aggregate.Scan(ctx, zr, u.path, layout)
+	zr, err := xz.NewReader(bufio.NewReaderSize(f, 1<<20))
+	if err != nil {
+		f.Close()
+		return nil, err
 	}
-	// From the byte before the unit to the end of the file: the kernel
-	// reads only as far as its last line needs.
-	from := max(0, u.rng.Start-1)
-	return aggregate.ScanRange(ctx, io.NewSectionReader(f, from, u.size-from), u.rng, layout)
+	return struct {
+		io.Reader
+		io.Closer
+	}{zr, f}, nil
 }

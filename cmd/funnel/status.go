@@ -172,7 +172,7 @@ func waitJob(ctx context.Context, c *partition.Client, id string, interval time.
 			return
 		}
 		line := fmt.Sprintf("job %s (%s): %s, units %d/%d done, %d failed, %d rows", id, st.Transport, st.State, st.Units.Done, st.Units.Planned, st.Units.Failed, st.Rows.Accepted)
-		final := st.State == job.Done || st.State == job.Failed
+		final := st.State.Final()
 		if line != last && (final || time.Since(lastAt) >= time.Second) {
 			fmt.Fprintln(w, line)
 			last, lastAt = line, time.Now()

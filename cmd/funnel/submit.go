@@ -17,7 +17,7 @@ import (
 // its result.
 func cmdSubmit(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet(e, "submit", "--transport queue|blob --container C [--prefix P | --blobs a,b] [--unit-mb N] [--id ID] [--wait] [--json] [--api URL]")
-	transport := fs.String("transport", "", "the medium the stages use: "+strings.Join(job.Transports, " or "))
+	transport := fs.String("transport", "", "the medium the stages use: "+strings.Join(job.Transports(), " or "))
 	container := fs.String("container", "", "the blob container holding the input")
 	prefix := fs.String("prefix", "", "take every blob whose name starts with this (default: every blob in the container)")
 	blobs := fs.String("blobs", "", "comma-separated blob names to take instead of a prefix")
@@ -95,7 +95,7 @@ func submitSpec(id, transport, container, prefix, blobs string, unitMB int, deli
 		Input: job.Input{Container: container, Prefix: prefix},
 	}
 	if transport == "" {
-		return spec, fmt.Errorf("%w: --transport is required (%s)", errUsage, strings.Join(job.Transports, " or "))
+		return spec, fmt.Errorf("%w: --transport is required (%s)", errUsage, strings.Join(job.Transports(), " or "))
 	}
 	if container == "" {
 		return spec, fmt.Errorf("%w: --container is required", errUsage)

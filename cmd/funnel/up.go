@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/funnelpipe/funnel/infra/localstack"
-	"github.com/funnelpipe/funnel/infra/procstat"
+	"github.com/funnelpipe/funnel/infra/process"
 )
 
 // defaultStateFile is where `funnel up` says where its stack is, relative
@@ -52,7 +52,7 @@ func cmdUp(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if old, err := readState(*state); err == nil && processAlive(old.PID, old.ProcStart) {
+	if old, err := readState(*state); err == nil && process.Alive(old.PID, old.ProcStart) {
 		return fmt.Errorf("a stack is already running here (pid %d, job API %s); stop it with `funnel down` or use another --state", old.PID, old.APIURL)
 	}
 	// Closing the terminal stops the stack too, rather than orphaning the
@@ -82,7 +82,7 @@ func cmdUp(ctx context.Context, e env, args []string) error {
 	}
 	st := upState{
 		PID:              os.Getpid(),
-		ProcStart:        procStartTime(os.Getpid()),
+		ProcStart:        process.StartTime(os.Getpid()),
 		Started:          time.Now().UTC().Truncate(time.Second),
 		APIURL:           stack.APIURL(),
 		ConnectionString: stack.ConnectionString(),
@@ -304,33 +304,4 @@ func removeStateIfOurs(path string, pid int) error {
 		return fmt.Errorf("state file: %w", err)
 	}
 	return nil
-}
-
-// processAlive reports whether pid runs and, when start is known, is the
-// process that started at that time (not a recycled PID). A zombie counts
-// as gone.
-func processAlive(pid int, start string) bool {
-	if pid <= 0 {
-		return false
-	}
-	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
-		return false
-	}
-	st, err := procstat.Default().Stat(pid)
-	if err != nil {
-		return true // no /proc: trust kill(0)
-	}
-	if st.Gone() {
-		return false
-	}
-	return start == "" || start == strconv.FormatUint(st.StartTicks, 10)
-}
-
-// procStartTime returns pid's start time from /proc, "" when unknown.
-func procStartTime(pid int) string {
-	st, err := procstat.Default().Stat(pid)
-	if err != nil {
-		return ""
-	}
-	return strconv.FormatUint(st.StartTicks, 10)
 }

@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,6 +20,8 @@ import (
 
 	"github.com/funnelpipe/funnel/aggregate"
 	"github.com/funnelpipe/funnel/infra/localstack/localstacktest"
+	"github.com/funnelpipe/funnel/infra/process"
+	"github.com/funnelpipe/funnel/infra/procstat"
 	"github.com/funnelpipe/funnel/job"
 )
 
@@ -154,33 +155,13 @@ func TestUpStopsOnHangup(t *testing.T) {
 	assert.Empty(t, handlersUnder(t, apps), "handlers orphaned")
 }
 
-// handlersUnder returns the PIDs of live processes whose executable is in
-// dir.
+// handlersUnder returns the PIDs of live processes whose executable or command
+// line mentions dir (process.Mentioning); it skips without /proc.
 func handlersUnder(t *testing.T, dir string) []int {
 	t.Helper()
-	return processesWhere(t, func(proc string) bool {
-		exe, _ := os.Readlink(filepath.Join(proc, "exe"))
-		return strings.HasPrefix(exe, dir)
-	})
-}
-
-// processesWhere returns the PIDs of live processes whose /proc folder
-// match accepts.
-func processesWhere(t *testing.T, match func(proc string) bool) []int {
-	t.Helper()
-	entries, err := os.ReadDir("/proc")
+	pids, err := process.Mentioning(dir)
 	if err != nil {
-		t.Skip("no /proc")
-	}
-	var pids []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if match(filepath.Join("/proc", e.Name())) && processAlive(pid, "") {
-			pids = append(pids, pid)
-		}
+		t.Skip(err)
 	}
 	return pids
 }
@@ -246,13 +227,16 @@ func TestUpKeepsDataAndRestartsAzurite(t *testing.T) {
 // "--location dir": the Azurites on data directory dir.
 func azuritesOn(t *testing.T, dir string) []int {
 	t.Helper()
-	return processesWhere(t, func(proc string) bool {
-		cmdline, err := os.ReadFile(filepath.Join(proc, "cmdline"))
-		if err != nil {
-			return false
+	cmds, err := procstat.Default().Commands()
+	if err != nil {
+		t.Skip(err)
+	}
+	var pids []int
+	for _, c := range cmds {
+		i := slices.Index(c.Args, "--location")
+		if i >= 0 && i+1 < len(c.Args) && c.Args[i+1] == dir && process.Alive(c.PID, "") {
+			pids = append(pids, c.PID)
 		}
-		args := strings.Split(string(cmdline), "\x00")
-		i := slices.Index(args, "--location")
-		return i >= 0 && i+1 < len(args) && args[i+1] == dir
-	})
+	}
+	return pids
 }

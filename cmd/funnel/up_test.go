@@ -5,7 +5,6 @@ import (
 	"context"
 	"flag"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/funnelpipe/funnel/infra/localstack"
 	"github.com/funnelpipe/funnel/infra/localstack/localstacktest"
+	"github.com/funnelpipe/funnel/infra/process"
 )
 
 func TestMain(m *testing.M) { localstacktest.Main(m) }
@@ -103,7 +103,7 @@ func TestUpRejectsBadUse(t *testing.T) {
 func TestUpRefusesWhenAStackRuns(t *testing.T) {
 	state := filepath.Join(t.TempDir(), "up.json")
 	// This test process stands in for a running funnel up.
-	require.NoError(t, writeState(state, upState{PID: os.Getpid(), ProcStart: procStartTime(os.Getpid()), APIURL: "http://127.0.0.1:1/api", ConnectionString: "x"}))
+	require.NoError(t, writeState(state, upState{PID: os.Getpid(), ProcStart: process.StartTime(os.Getpid()), APIURL: "http://127.0.0.1:1/api", ConnectionString: "x"}))
 	e, _, _ := cliEnv(nil)
 	err := run(context.Background(), e, []string{"up", "--apps", fakeApps(t), "--state", state})
 	require.ErrorContains(t, err, "already running")
@@ -135,18 +135,4 @@ func TestStateFile(t *testing.T) {
 	require.NoError(t, os.WriteFile(path, []byte(`{`), 0o600))
 	_, err = readState(path)
 	assert.Error(t, err)
-}
-
-func TestProcessAlive(t *testing.T) {
-	me := os.Getpid()
-	assert.True(t, processAlive(me, ""))
-	assert.True(t, processAlive(me, procStartTime(me)))
-	if procStartTime(me) != "" {
-		assert.False(t, processAlive(me, "1"), "same pid, other start time: a recycled pid")
-	}
-	assert.False(t, processAlive(0, ""))
-
-	cmd := exec.Command("true")
-	require.NoError(t, cmd.Run())
-	assert.False(t, processAlive(cmd.Process.Pid, ""), "an exited process")
 }

@@ -8,31 +8,17 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
-	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
-	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
 	"github.com/schollz/progressbar/v3"
-	"golang.org/x/sync/errgroup"
 	"golang.org/x/term"
 
 	"github.com/funnelpipe/funnel/transport"
 	"github.com/funnelpipe/funnel/transport/account"
 )
 
-// Upload sizes: a file up to singlePutMax goes up in one Put Blob; a larger
-// one in blocks of uploadBlock, uploadBlockConcurrency at a time, so that
-// no single request carries more than a block (the account's per-try
-// timeout is sized for 64 MiB).
-const (
-	singlePutMax           = 32 << 20
-	uploadBlock            = 8 << 20
-	uploadBlockConcurrency = 4
-	maxUploadParallel      = 256
-)
+// maxUploadParallel bounds --parallel.
+const maxUploadParallel = 256
 
 // cmdUpload uploads files to a blob container, in parallel.
 func cmdUpload(ctx context.Context, e env, args []string) error {
@@ -77,7 +63,7 @@ func cmdUpload(ctx context.Context, e env, args []string) error {
 		bar = e.stderr
 	}
 	fmt.Fprintf(e.stderr, "uploading %d files to container %q (storage from %s)\n", len(items), *container, from)
-	st, err := uploadFiles(ctx, acct.Blob(), *container, items, *parallel, bar)
+	st, err := uploadFiles(ctx, acct, *container, items, *parallel, bar)
 	if err != nil {
 		return err
 	}
@@ -86,17 +72,10 @@ func cmdUpload(ctx context.Context, e env, args []string) error {
 	return nil
 }
 
-// uploadItem is one file to upload and the blob it becomes.
-type uploadItem struct {
-	Path string
-	Blob string
-	Size int64
-}
-
 // uploadPlan checks every file before anything is uploaded: it exists, is
 // a regular file, and no two files map to one blob name.
-func uploadPlan(prefix string, paths []string) ([]uploadItem, error) {
-	items := make([]uploadItem, 0, len(paths))
+func uploadPlan(prefix string, paths []string) ([]account.FileUpload, error) {
+	items := make([]account.FileUpload, 0, len(paths))
 	byBlob := map[string]string{}
 	for _, p := range paths {
 		fi, err := os.Stat(p)
@@ -114,7 +93,7 @@ func uploadPlan(prefix string, paths []string) ([]uploadItem, error) {
 			return nil, fmt.Errorf("%w: %s and %s would both become blob %q", errUsage, other, p, name)
 		}
 		byBlob[name] = p
-		items = append(items, uploadItem{Path: p, Blob: name, Size: fi.Size()})
+		items = append(items, account.FileUpload{Path: p, Blob: name, Size: fi.Size()})
 	}
 	return items, nil
 }
@@ -126,19 +105,15 @@ type uploadStats struct {
 	Elapsed time.Duration
 }
 
-// uploadFiles creates the container if needed and uploads items, parallel
-// files at once, overwriting blobs of the same name. When bar is not nil a
-// progress bar is drawn on it. The first failure cancels the rest and is
-// returned, naming the file.
-func uploadFiles(ctx context.Context, client *azblob.Client, container string, items []uploadItem, parallel int, bar io.Writer) (uploadStats, error) {
+// uploadFiles uploads items with Account.UploadFiles, drawing a progress
+// bar on bar when it is not nil.
+func uploadFiles(ctx context.Context, acct *account.Account, container string, items []account.FileUpload, parallel int, bar io.Writer) (uploadStats, error) {
 	start := time.Now()
-	if _, err := client.CreateContainer(ctx, container, nil); err != nil && !bloberror.HasCode(err, bloberror.ContainerAlreadyExists) {
-		return uploadStats{}, account.Error(ctx, fmt.Sprintf("create container %q", container), err)
-	}
 	var total int64
 	for _, it := range items {
 		total += it.Size
 	}
+	var progress func(int64)
 	var pb *progressbar.ProgressBar
 	if bar != nil {
 		pb = progressbar.NewOptions64(total,
@@ -152,33 +127,11 @@ func uploadFiles(ctx context.Context, client *azblob.Client, container string, i
 			progressbar.OptionSetPredictTime(true),
 			progressbar.OptionOnCompletion(func() { fmt.Fprintln(bar) }),
 		)
-	}
-	// Progress may go back when a request is retried, so each file's
-	// figure is replaced rather than added to.
-	var mu sync.Mutex
-	sent := make([]int64, len(items))
-	var sum atomic.Int64
-	progress := func(i int, n int64) {
-		mu.Lock()
-		sum.Add(n - sent[i])
-		sent[i] = n
-		mu.Unlock()
-		if pb != nil {
-			_ = pb.Set64(sum.Load()) // only fails on a closed writer; the upload matters more
+		progress = func(sent int64) {
+			_ = pb.Set64(sent) // only fails on a closed writer; the upload matters more
 		}
 	}
-
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(parallel)
-	for i, it := range items {
-		g.Go(func() error {
-			if err := uploadOne(gctx, client.ServiceClient().NewContainerClient(container).NewBlockBlobClient(it.Blob), it, func(n int64) { progress(i, n) }); err != nil {
-				return account.Error(gctx, fmt.Sprintf("upload %s to %s/%s", it.Path, container, it.Blob), err)
-			}
-			return nil
-		})
-	}
-	err := g.Wait()
+	err := acct.UploadFiles(ctx, container, items, parallel, progress)
 	if pb != nil {
 		if err == nil {
 			_ = pb.Finish()
@@ -191,36 +144,6 @@ func uploadFiles(ctx context.Context, client *azblob.Client, container string, i
 		return uploadStats{}, err
 	}
 	return uploadStats{Files: len(items), Bytes: total, Elapsed: time.Since(start)}, nil
-}
-
-func uploadOne(ctx context.Context, bb *blockblob.Client, it uploadItem, progress func(int64)) error {
-	f, err := os.Open(it.Path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if it.Size <= singlePutMax {
-		_, err = bb.UploadFile(ctx, f, &blockblob.UploadFileOptions{Progress: progress})
-		return err
-	}
-	cr := &countingReader{r: f, progress: progress}
-	_, err = bb.UploadStream(ctx, cr, &blockblob.UploadStreamOptions{BlockSize: uploadBlock, Concurrency: uploadBlockConcurrency})
-	return err
-}
-
-// countingReader reports how many bytes have been read so far (the blocks
-// read are in flight or sent).
-type countingReader struct {
-	r        io.Reader
-	n        int64
-	progress func(int64)
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	c.progress(c.n)
-	return n, err
 }
 
 // envStorageAccount names the storage account of an Azure deployment; the

@@ -62,7 +62,7 @@ func TestUploadPlanNamesBlobs(t *testing.T) {
 	}
 	items, err := uploadPlan("sf1/", paths)
 	require.NoError(t, err)
-	assert.Equal(t, []uploadItem{
+	assert.Equal(t, []account.FileUpload{
 		{Path: paths[0], Blob: "sf1/customer.000.csv", Size: 16},
 		{Path: paths[1], Blob: "sf1/customer.001.csv", Size: 16},
 	}, items)

@@ -41,6 +41,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/funnelpipe/funnel/infra/process"
+	"github.com/funnelpipe/funnel/internal/syncio"
 	"github.com/funnelpipe/funnel/transport/account"
 )
 
@@ -190,7 +192,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	var out io.Writer // Output, shared by the stdout and stderr copiers
 	var errOut io.Writer = s.stderr
 	if opts.Output != nil {
-		out = &lockedWriter{w: opts.Output}
+		out = syncio.NewWriter(opts.Output) // its lines never interleave mid-write
 		errOut = io.MultiWriter(s.stderr, out)
 	}
 	cmd.Stderr = errOut
@@ -416,7 +418,7 @@ func sweepStaleTempDirs() {
 			continue // not ours, or being created
 		}
 		pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
-		if err != nil || pid <= 0 || pid == os.Getpid() || processAlive(pid) {
+		if err != nil || pid <= 0 || pid == os.Getpid() || process.Alive(pid, "") {
 			continue
 		}
 		if err := os.RemoveAll(dir); err != nil {
@@ -509,17 +511,4 @@ func (t *tailBuffer) String() string {
 		return "(empty)"
 	}
 	return s
-}
-
-// lockedWriter serialises writes from the stdout and stderr copiers, so
-// their lines never interleave mid-write.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }

@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,6 +20,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/funnelpipe/funnel/infra/azurite"
+	"github.com/funnelpipe/funnel/infra/process"
+	"github.com/funnelpipe/funnel/internal/syncio"
 )
 
 func startForTest(t *testing.T, opts azurite.Options) *azurite.Server {
@@ -36,14 +37,10 @@ func startForTest(t *testing.T, opts azurite.Options) *azurite.Server {
 	return s
 }
 
-func processAlive(pid int) bool {
-	return syscall.Kill(pid, 0) == nil
-}
-
 func TestStartServesAndStopLeavesNothing(t *testing.T) {
 	s := startForTest(t, azurite.Options{})
 	pid, dir := s.PID(), s.Location()
-	require.True(t, processAlive(pid))
+	require.True(t, process.Alive(pid, ""))
 	require.DirExists(t, dir)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -64,7 +61,7 @@ func TestStartServesAndStopLeavesNothing(t *testing.T) {
 
 	require.NoError(t, s.Stop())
 	require.NoError(t, s.Stop(), "Stop is idempotent")
-	assert.False(t, processAlive(pid), "process %d still exists after Stop", pid)
+	assert.False(t, process.Alive(pid, ""), "process %d still exists after Stop", pid)
 	assert.NoDirExists(t, dir)
 	select {
 	case <-s.Exited():
@@ -159,7 +156,7 @@ func TestStartTimeoutKillsProcess(t *testing.T) {
 	require.NoError(t, err)
 	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
 	require.NoError(t, err)
-	assert.False(t, processAlive(pid), "process %d survived a failed start", pid)
+	assert.False(t, process.Alive(pid, ""), "process %d survived a failed start", pid)
 }
 
 func TestConnectionString(t *testing.T) {
@@ -171,7 +168,7 @@ func TestConnectionString(t *testing.T) {
 }
 
 func TestOutputReceivesAzuriteLog(t *testing.T) {
-	var out syncBuffer
+	var out syncio.Buffer
 	s := startForTest(t, azurite.Options{Output: &out, AccessLog: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -184,24 +181,6 @@ func TestOutputReceivesAzuriteLog(t *testing.T) {
 		20*time.Second, 20*time.Millisecond, "the access log shows the request: %s", out.String())
 	require.NoError(t, s.Stop())
 	assert.Contains(t, out.String(), "Azurite Queue service is successfully listening at http://127.0.0.1:"+strconv.Itoa(s.QueuePort()))
-}
-
-// syncBuffer is a bytes.Buffer safe for the copier goroutines and the test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func TestPortInUseIsReported(t *testing.T) {

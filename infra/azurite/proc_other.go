@@ -20,6 +20,3 @@ func kill(pid int) error {
 	}
 	return p.Kill()
 }
-
-// processAlive cannot tell here, so stale directories are kept.
-func processAlive(int) bool { return true }

@@ -19,9 +19,3 @@ func signalGroup(pid int, sig syscall.Signal) error {
 	}
 	return nil
 }
-
-// processAlive reports whether a process with this ID exists.
-func processAlive(pid int) bool {
-	err := syscall.Kill(pid, 0)
-	return err == nil || err == syscall.EPERM
-}

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +21,7 @@ import (
 	"github.com/funnelpipe/funnel/infra/funchost"
 	"github.com/funnelpipe/funnel/infra/localstack"
 	"github.com/funnelpipe/funnel/infra/localstack/localstacktest"
+	"github.com/funnelpipe/funnel/infra/process"
 	"github.com/funnelpipe/funnel/job"
 	"github.com/funnelpipe/funnel/partition"
 	"github.com/funnelpipe/funnel/testing_data/dbgen"
@@ -109,29 +109,13 @@ func TestStartRejectsBadOptions(t *testing.T) {
 	}
 }
 
-// processesMentioning returns the PIDs of processes whose command line or
-// executable mentions dir.
+// processesMentioning returns the PIDs of live processes whose executable or command
+// line mentions dir (process.Mentioning); it skips without /proc.
 func processesMentioning(t *testing.T, dir string) []int {
 	t.Helper()
-	entries, err := os.ReadDir("/proc")
+	pids, err := process.Mentioning(dir)
 	if err != nil {
-		t.Skip("no /proc")
-	}
-	var pids []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		exe, _ := os.Readlink(filepath.Join("/proc", e.Name(), "exe"))
-		stat, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if i := bytes.LastIndexByte(stat, ')'); i > 0 && bytes.HasPrefix(bytes.TrimSpace(stat[i+1:]), []byte("Z")) {
-			continue // a zombie has exited
-		}
-		if strings.Contains(string(cmdline), dir) || strings.HasPrefix(exe, dir) {
-			pids = append(pids, pid)
-		}
+		t.Skip(err)
 	}
 	return pids
 }
@@ -198,7 +182,7 @@ func TestStackRunsJobsOverBothTransports(t *testing.T) {
 
 	client := &partition.Client{BaseURL: stack.APIURL()}
 	units := (table.Len() + 1<<20 - 1) >> 20 // the three parts share 1 MiB units
-	for _, tr := range job.Transports {
+	for _, tr := range job.Transports() {
 		t.Run(tr, func(t *testing.T) {
 			id, err := client.Submit(ctx, job.Spec{Transport: tr, Input: job.Input{Container: "input", Prefix: "customer/"}, UnitMB: 1})
 			require.NoError(t, err)

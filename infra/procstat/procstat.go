@@ -134,3 +134,31 @@ func (r Reader) LoadAverage() ([3]float64, error) {
 	}
 	return [3]float64{l.Load1, l.Load5, l.Load15}, nil
 }
+
+// Command is a process's executable and command line.
+type Command struct {
+	PID        int
+	Executable string   // "" when it cannot be read (another user's process)
+	Args       []string // the command line; nil when it cannot be read
+}
+
+// Commands lists every process's executable and command line. A process
+// that exits meanwhile, or whose entries cannot be read, is listed with
+// what could be read.
+func (r Reader) Commands() ([]Command, error) {
+	if r.fs == (procfs.FS{}) {
+		return nil, fmt.Errorf("%w at %s", ErrUnavailable, r.dir)
+	}
+	procs, err := r.fs.AllProcs()
+	if err != nil {
+		return nil, fmt.Errorf("procstat: list processes: %w", err)
+	}
+	out := make([]Command, 0, len(procs))
+	for _, p := range procs {
+		c := Command{PID: p.PID}
+		c.Executable, _ = p.Executable()
+		c.Args, _ = p.CmdLine()
+		out = append(out, c)
+	}
+	return out, nil
+}

@@ -37,12 +37,17 @@ const (
 // shared/testdata with the table.
 var ErrNotFound = errors.New("sf1: shared/testdata/" + TableFile + " is in no parent directory")
 
-// Find returns the shared/testdata folder.
+// Find returns the shared/testdata folder: the nearest one, from the
+// working directory upwards, that holds the table.
 func Find() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", fmt.Errorf("sf1: %w", err)
 	}
+	return findFrom(dir)
+}
+
+func findFrom(dir string) (string, error) {
 	for {
 		cand := filepath.Join(dir, "shared", "testdata")
 		if _, err := os.Stat(filepath.Join(cand, TableFile)); err == nil {

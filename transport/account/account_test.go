@@ -323,11 +323,7 @@ func TestClassifiesAndCountsOperations(t *testing.T) {
 }
 
 func TestUnreachableAccountFailsWithErrUnavailable(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
-	conn := azurite.ConnectionString("http://"+addr+"/devstoreaccount1", "http://"+addr+"/devstoreaccount1", "")
+	conn := azuritetest.Unreachable(t)
 	reg := prometheus.NewRegistry()
 	a, err := account.Open(account.Config{ConnectionString: conn}, account.Options{Registerer: reg, Component: "down"})
 	require.NoError(t, err)

@@ -85,13 +85,8 @@ func (t *Transport) Send(ctx context.Context, topic string, msgs ...transport.Me
 	if err != nil {
 		return fmt.Errorf("blob send: %w", err)
 	}
-	for _, m := range msgs {
-		if err := transport.ValidateID(m.ID); err != nil {
-			return fmt.Errorf("blob send %s: %w", topic, err)
-		}
-		if len(m.Body) > transport.MaxBody {
-			return fmt.Errorf("blob send %s: message %s: %d bytes over %d: %w", topic, m.ID, len(m.Body), transport.MaxBody, transport.ErrTooLarge)
-		}
+	if err := transport.ValidateMessages(msgs); err != nil {
+		return fmt.Errorf("blob send %s: %w", topic, err)
 	}
 	ctx = account.WithComponent(ctx, Name)
 	g, gctx := errgroup.WithContext(ctx)

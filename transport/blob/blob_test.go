@@ -3,7 +3,6 @@ package blob_test
 import (
 	"context"
 	"errors"
-	"net"
 	"sync"
 	"testing"
 
@@ -15,7 +14,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/funnelpipe/funnel/infra/azurite"
 	"github.com/funnelpipe/funnel/infra/azurite/azuritetest"
 	"github.com/funnelpipe/funnel/transport"
 	"github.com/funnelpipe/funnel/transport/account"
@@ -29,6 +27,7 @@ func TestMain(m *testing.M) { azuritetest.Main(m) }
 // and deliver each blob that is new or changed (by ETag, the host's
 // receipts) with its name and content.
 type harness struct {
+	tb   testing.TB
 	acct *account.Account
 	reg  *prometheus.Registry
 	tr   *blob.Transport
@@ -37,23 +36,18 @@ type harness struct {
 }
 
 func newHarness(_ context.Context, tb testing.TB) (transporttest.Harness, error) {
-	conn := azuritetest.ForTest(tb)
-	reg := prometheus.NewRegistry()
-	acct, err := account.Open(account.Config{ConnectionString: conn}, account.Options{Registerer: reg})
-	if err != nil {
-		return nil, err
-	}
+	acct, reg := azuritetest.OpenAccount(tb)
 	tr, err := blob.New(acct, blob.Options{})
 	if err != nil {
 		return nil, err
 	}
-	return &harness{acct: acct, reg: reg, tr: tr, seen: map[string]azcore.ETag{}}, nil
+	return &harness{tb: tb, acct: acct, reg: reg, tr: tr, seen: map[string]azcore.ETag{}}, nil
 }
 
 func (h *harness) MakeTransport(context.Context) (transport.Transport, error) { return h.tr, nil }
 
 func (h *harness) MakeUnreachable(context.Context) (transport.Transport, error) {
-	acct, err := account.Open(account.Config{ConnectionString: closedPortConnectionString()}, account.Options{})
+	acct, err := account.Open(account.Config{ConnectionString: azuritetest.Unreachable(h.tb)}, account.Options{})
 	if err != nil {
 		return nil, err
 	}
@@ -124,30 +118,9 @@ func (h *harness) Refetch(d transport.Delivery) transport.Delivery {
 }
 
 // StorageRequests counts every request of the harness's account.
-func (h *harness) StorageRequests() float64 {
-	usage, err := account.ReadUsage(h.reg)
-	if err != nil {
-		panic(err) // a registry of our own collectors always gathers
-	}
-	total := 0.0
-	for _, u := range usage {
-		total += u.Requests
-	}
-	return total
-}
+func (h *harness) StorageRequests() float64 { return azuritetest.Requests(h.tb, h.reg) }
 
 func (h *harness) Close() { h.acct.Close() }
-
-func closedPortConnectionString() string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close() // the port stays unused: nothing listens there any more
-	ep := "http://" + addr + "/" + azurite.AccountName
-	return azurite.ConnectionString(ep, ep, "")
-}
 
 func TestConformance(t *testing.T) {
 	if testing.Short() {

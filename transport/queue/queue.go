@@ -134,14 +134,11 @@ func (t *Transport) Send(ctx context.Context, topic string, msgs ...transport.Me
 	if err != nil {
 		return fmt.Errorf("queue send: %w", err)
 	}
+	if err := transport.ValidateMessages(msgs); err != nil {
+		return fmt.Errorf("queue send %s: %w", topic, err)
+	}
 	out := make([]outgoing, len(msgs))
 	for i, m := range msgs {
-		if err := transport.ValidateID(m.ID); err != nil {
-			return fmt.Errorf("queue send %s: %w", topic, err)
-		}
-		if len(m.Body) > transport.MaxBody {
-			return fmt.Errorf("queue send %s: message %s: %d bytes over %d: %w", topic, m.ID, len(m.Body), transport.MaxBody, transport.ErrTooLarge)
-		}
 		text, inline := encode(m)
 		out[i] = outgoing{id: m.ID, text: text}
 		if !inline {

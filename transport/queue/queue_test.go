@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 
@@ -16,7 +15,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/funnelpipe/funnel/infra/azurite"
 	"github.com/funnelpipe/funnel/infra/azurite/azuritetest"
 	"github.com/funnelpipe/funnel/transport"
 	"github.com/funnelpipe/funnel/transport/account"
@@ -29,29 +27,25 @@ func TestMain(m *testing.M) { azuritetest.Main(m) }
 // harness receives as the Functions queue trigger does: dequeue, decode
 // the base64 text, delete.
 type harness struct {
+	tb   testing.TB
 	acct *account.Account
 	reg  *prometheus.Registry
 	tr   *queue.Transport
 }
 
 func newHarness(_ context.Context, tb testing.TB) (transporttest.Harness, error) {
-	conn := azuritetest.ForTest(tb)
-	reg := prometheus.NewRegistry()
-	acct, err := account.Open(account.Config{ConnectionString: conn}, account.Options{Registerer: reg})
-	if err != nil {
-		return nil, err
-	}
+	acct, reg := azuritetest.OpenAccount(tb)
 	tr, err := queue.New(acct, queue.Options{})
 	if err != nil {
 		return nil, err
 	}
-	return &harness{acct: acct, reg: reg, tr: tr}, nil
+	return &harness{tb: tb, acct: acct, reg: reg, tr: tr}, nil
 }
 
 func (h *harness) MakeTransport(context.Context) (transport.Transport, error) { return h.tr, nil }
 
 func (h *harness) MakeUnreachable(context.Context) (transport.Transport, error) {
-	acct, err := account.Open(account.Config{ConnectionString: closedPortConnectionString()}, account.Options{})
+	acct, err := account.Open(account.Config{ConnectionString: azuritetest.Unreachable(h.tb)}, account.Options{})
 	if err != nil {
 		return nil, err
 	}
@@ -100,30 +94,9 @@ func (h *harness) Receive(ctx context.Context, topic string) ([]transport.Delive
 func (h *harness) Refetch(d transport.Delivery) transport.Delivery { return d }
 
 // StorageRequests counts every request of the harness's account.
-func (h *harness) StorageRequests() float64 {
-	usage, err := account.ReadUsage(h.reg)
-	if err != nil {
-		panic(err) // a registry of our own collectors always gathers
-	}
-	total := 0.0
-	for _, u := range usage {
-		total += u.Requests
-	}
-	return total
-}
+func (h *harness) StorageRequests() float64 { return azuritetest.Requests(h.tb, h.reg) }
 
 func (h *harness) Close() { h.acct.Close() }
-
-func closedPortConnectionString() string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close() // the port stays unused: nothing listens there any more
-	ep := "http://" + addr + "/" + azurite.AccountName
-	return azurite.ConnectionString(ep, ep, "")
-}
 
 func ptr[T any](v T) *T { return &v }
 
@@ -138,7 +111,7 @@ func BenchmarkQueue(b *testing.B) { transporttest.RunBenchmarks(b, newHarness) }
 
 func TestEnvelope(t *testing.T) {
 	ctx := context.Background()
-	acct, err := account.Open(account.Config{ConnectionString: closedPortConnectionString()}, account.Options{})
+	acct, err := account.Open(account.Config{ConnectionString: azuritetest.Unreachable(t)}, account.Options{})
 	require.NoError(t, err)
 	tr, err := queue.New(acct, queue.Options{})
 	require.NoError(t, err)
@@ -180,7 +153,7 @@ func FuzzOpen(f *testing.F) {
 	for _, s := range []string{`{"funnel":1,"id":"a","json":{}}`, `{"funnel":1,"id":"a","b64":"AA=="}`, "eyJ9", `{"funnel":1,"id":"a","blob":1}`} {
 		f.Add(s)
 	}
-	acct, err := account.Open(account.Config{ConnectionString: closedPortConnectionString()}, account.Options{MaxRetries: -1})
+	acct, err := account.Open(account.Config{ConnectionString: azuritetest.Unreachable(f)}, account.Options{MaxRetries: -1})
 	require.NoError(f, err)
 	tr, err := queue.New(acct, queue.Options{})
 	require.NoError(f, err)
@@ -237,7 +210,7 @@ func TestRoundTripThroughSend(t *testing.T) {
 }
 
 func TestNewRejectsBadPrefix(t *testing.T) {
-	acct, err := account.Open(account.Config{ConnectionString: closedPortConnectionString()}, account.Options{})
+	acct, err := account.Open(account.Config{ConnectionString: azuritetest.Unreachable(t)}, account.Options{})
 	require.NoError(t, err)
 	_, err = queue.New(acct, queue.Options{Prefix: "Bad_"})
 	assert.ErrorIs(t, err, transport.ErrBadName)

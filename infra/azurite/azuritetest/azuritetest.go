@@ -19,11 +19,15 @@ package azuritetest
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"sync"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/funnelpipe/funnel/infra/azurite"
+	"github.com/funnelpipe/funnel/transport/account"
 )
 
 // EnvStorage names the environment variable holding the connection string of
@@ -116,4 +120,50 @@ func server() (*azurite.Server, error) {
 		}
 	}
 	return binary.server, binary.err
+}
+
+// Unreachable returns a development-account connection string whose blob
+// and queue endpoints are a loopback port nothing listens on, for tests of
+// how a client fails when storage is down. It does not need Azurite.
+func Unreachable(tb testing.TB) string {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("azuritetest: %v", err)
+	}
+	addr := l.Addr().String()
+	if err := l.Close(); err != nil { // the port stays unused: nothing listens there any more
+		tb.Fatalf("azuritetest: %v", err)
+	}
+	ep := "http://" + addr + "/" + account.DevAccountName
+	return account.DevConnectionString(ep, ep, "")
+}
+
+// OpenAccount opens the account of ForTest's emulator with its request
+// metrics on a registry of its own (returned, for counting requests), and
+// closes it when the test ends. It skips under -short like ForTest.
+func OpenAccount(tb testing.TB) (*account.Account, *prometheus.Registry) {
+	tb.Helper()
+	conn := ForTest(tb)
+	reg := prometheus.NewRegistry()
+	a, err := account.Open(account.Config{ConnectionString: conn}, account.Options{Registerer: reg})
+	if err != nil {
+		tb.Fatalf("azuritetest: open account: %v", err)
+	}
+	tb.Cleanup(a.Close)
+	return a, reg
+}
+
+// Requests is how many storage requests the accounts on reg have made.
+func Requests(tb testing.TB, reg prometheus.Gatherer) float64 {
+	tb.Helper()
+	usage, err := account.ReadUsage(reg)
+	if err != nil {
+		tb.Fatalf("azuritetest: read usage: %v", err)
+	}
+	total := 0.0
+	for _, u := range usage {
+		total += u.Requests
+	}
+	return total
 }
