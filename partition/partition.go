@@ -140,20 +140,28 @@ func (s *Service) inputFiles(ctx context.Context, in job.Input) ([]job.File, err
 // send sends every unit of the recorded plan; a job of empty files has none
 // and is finished at once.
 func (s *Service) send(ctx context.Context, tr transport.Transport, rec *job.Record) error {
-	layout, err := rec.Spec.Layout()
+	units, err := s.workUnits(ctx, rec)
 	if err != nil {
 		return err
 	}
-	plan, err := job.GetPlan(ctx, s.Store, rec.Spec.ID)
-	if err != nil {
-		return err
-	}
-	units := plan.WorkUnits(&rec.Spec, layout)
 	if len(units) == 0 {
 		_, err := job.Finish(ctx, s.Store, rec.Spec.ID, 0, 1, s.now())
 		return err
 	}
 	return sendUnits(ctx, tr, rec.Spec.ID, units)
+}
+
+// workUnits reads a planned job's plan (plan.json) and lists its units.
+func (s *Service) workUnits(ctx context.Context, rec *job.Record) ([]job.WorkUnit, error) {
+	layout, err := rec.Spec.Layout()
+	if err != nil {
+		return nil, err
+	}
+	plan, err := job.GetPlan(ctx, s.Store, rec.Spec.ID)
+	if err != nil {
+		return nil, err
+	}
+	return plan.WorkUnits(&rec.Spec, layout), nil
 }
 
 // sendUnits sends work units under their deterministic message IDs.
@@ -181,15 +189,10 @@ func (s *Service) sendOnly(ctx context.Context, rec *job.Record, only []int) err
 	if !ok {
 		return fmt.Errorf("job %s: transport %q is not configured here", rec.Spec.ID, rec.Spec.Transport)
 	}
-	layout, err := rec.Spec.Layout()
+	all, err := s.workUnits(ctx, rec)
 	if err != nil {
 		return err
 	}
-	plan, err := job.GetPlan(ctx, s.Store, rec.Spec.ID)
-	if err != nil {
-		return err
-	}
-	all := plan.WorkUnits(&rec.Spec, layout)
 	units := make([]job.WorkUnit, 0, len(only))
 	for _, i := range only {
 		if i < 0 || i >= len(all) {
