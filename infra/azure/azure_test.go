@@ -41,8 +41,12 @@ type azureYAML struct {
 		Path     string `yaml:"path"`
 		Module   string `yaml:"module"`
 	} `yaml:"infra"`
+	RequiredVersions struct {
+		Azd string `yaml:"azd"`
+	} `yaml:"requiredVersions"`
 	Services map[string]struct {
 		Project  string `yaml:"project"`
+		Dist     string `yaml:"dist"`
 		Language string `yaml:"language"`
 		Host     string `yaml:"host"`
 	} `yaml:"services"`
@@ -69,13 +73,24 @@ func TestAzureYAML(t *testing.T) {
 		names = append(names, name)
 		assert.Equal(t, "function", s.Host, name)
 		// azd's "go" is the native Go runtime; funnel's apps are custom
-		// handlers that the hooks build and deploy.
+		// handlers that the hooks build. azd deploys a custom service's
+		// `dist` as it is when it ends in .zip, and takes the path as
+		// written (not relative to `project`), so the project is the root
+		// and both readings name the same file.
 		assert.Equal(t, "custom", s.Language, name)
-		assert.Equal(t, "./dist/apps/linux-amd64/"+name, s.Project, "%s: only linux/amd64 runs on a Functions plan", name)
+		assert.Equal(t, ".", s.Project, name)
+		assert.Equal(t, "./dist/apps/linux-amd64/"+name+".zip", s.Dist, "%s: only linux/amd64 runs on a Functions plan", name)
 	}
 	assert.ElementsMatch(t, localstack.Apps(), names)
+	// language: custom (and a .zip dist deployed unchanged) arrived in azd
+	// 1.20.0; setup.md names the same minimum.
+	assert.Equal(t, ">= 1.20.0", y.RequiredVersions.Azd)
+	assert.Contains(t, read(t, filepath.Join(repoRoot, "setup.md")), "azd 1.20.0")
 
-	for _, hook := range []string{"prepackage", "postdeploy"} {
+	// The zips are built by the hooks: prepackage for `azd package` and
+	// `azd up`, predeploy for `azd deploy` (which does not fire prepackage).
+	assert.Equal(t, y.Hooks["prepackage"].Run, y.Hooks["predeploy"].Run)
+	for _, hook := range []string{"prepackage", "predeploy", "postdeploy"} {
 		h, ok := y.Hooks[hook]
 		require.True(t, ok, "hook %s", hook)
 		assert.Equal(t, "sh", h.Shell)
@@ -441,9 +456,9 @@ esac
 	assert.Contains(t, string(out), "job API:  https://func-partition-t.azurewebsites.net/api")
 	calls := read(t, log)
 
-	for _, app := range localstack.Apps() {
-		assert.Contains(t, calls, fmt.Sprintf("functionapp deployment source config-zip --resource-group rg-test --name func-%s-t --src %s/%s.zip", app, apps, app))
-	}
+	// azd itself deploys the zips (a .zip dist); the hook must not
+	// deploy a second time.
+	assert.NotContains(t, calls, "deployment source")
 	settings := localstack.AppSettings()
 	settings["FUNNEL_PREFIX"] = "demo-"
 	subscriptions := 0

@@ -2,18 +2,14 @@
 # azd postdeploy hook, run after `azd deploy` (and `azd up`) with the azd
 # environment's values (the Bicep outputs) in the environment:
 #
-#  1. deploy each app's prebuilt zip from dist/apps/linux-amd64 with
-#     `az functionapp deployment source config-zip`, so the package that
-#     runs is exactly the one `make package` built (handler mode 0755),
-#     whatever azd's own packaging did with exec bits;
-#  2. for every blob trigger with "source": "EventGrid" in the packaged
+#  1. for every blob trigger with "source": "EventGrid" in the packaged
 #     function.json files (`funnel triggers`, with the deployed
 #     FUNNEL_PREFIX), create or update one Event Grid WebHook subscription
 #     on the storage account's system topic, to
 #     https://<app>/runtime/webhooks/blobs?functionName=Host.Functions.<Function>&code=<blobs_extension key>,
 #     for Microsoft.Storage.BlobCreated under the trigger's container. The
 #     key exists only once the app's code runs, hence this hook;
-#  3. print the job API URL and how to get its key.
+#  2. print the job API URL and how to get its key.
 #
 # Needs az (logged in) and the variables below; FUNNEL (the CLI, default
 # bin/funnel) and FUNNEL_APPS (default dist/apps/linux-amd64) may be set.
@@ -44,13 +40,6 @@ app_name() {
 		;;
 	esac
 }
-
-for app in partition aggregate merge; do
-	name="$(app_name "$app")"
-	echo "postdeploy: deploying $apps_dir/$app.zip to $name"
-	az functionapp deployment source config-zip --resource-group "$rg" --name "$name" \
-		--src "$apps_dir/$app.zip" --output none </dev/null
-done
 
 # One line per trigger: app, function, type, source, container or queue.
 triggers="$("$funnel" triggers --apps "$apps_dir" --set "FUNNEL_PREFIX=$FUNNEL_PREFIX")"
