@@ -242,12 +242,20 @@ func WriteIndex(root string) error {
 		return fmt.Errorf("write index: %w: no report under %s", ErrBadReport, root)
 	}
 	// Names start with the date, so name order is date order; within a
-	// date, the modification time decides.
+	// date, the time each report says it was created decides (file
+	// modification times do not survive a clone), then the name.
+	created := make(map[string]time.Time, len(dirs))
+	for _, d := range dirs {
+		created[d] = createdAt(filepath.Join(root, d, ResultsFile))
+	}
 	slices.SortFunc(dirs, func(a, b string) int {
 		if c := strings.Compare(a[:min(10, len(a))], b[:min(10, len(b))]); c != 0 {
 			return -c
 		}
-		return -modTime(filepath.Join(root, a, MarkdownFile)).Compare(modTime(filepath.Join(root, b, MarkdownFile)))
+		if c := created[a].Compare(created[b]); c != 0 {
+			return -c
+		}
+		return strings.Compare(a, b)
 	})
 	var b strings.Builder
 	b.WriteString("# Benchmark reports\n\n")
@@ -262,12 +270,21 @@ func WriteIndex(root string) error {
 	return nil
 }
 
-func modTime(path string) time.Time {
-	st, err := os.Stat(path)
+// createdAt is the "created" time a results file records, or the zero
+// time when it has none or cannot be read (such reports sort last within
+// their date).
+func createdAt(path string) time.Time {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return time.Time{}
 	}
-	return st.ModTime()
+	var r struct {
+		Created time.Time `json:"created"`
+	}
+	if json.Unmarshal(b, &r) != nil {
+		return time.Time{}
+	}
+	return r.Created
 }
 
 // RecomputeReport rebuilds the report of a results.json from its raw

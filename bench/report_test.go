@@ -268,4 +268,22 @@ func TestWriteIndex(t *testing.T) {
 	assert.Less(t, strings.Index(idx, "- [2026-11-23-comparison]"), strings.Index(idx, "- [2026-11-21-blob]"))
 	assert.Less(t, strings.Index(idx, "- [2026-11-21-blob]"), strings.Index(idx, "- [2026-11-20-queue]"))
 	assert.NotContains(t, idx, "not-a-report")
+
+	// Within a date, the created time recorded in results.json decides,
+	// whatever the files' modification times say.
+	for d, created := range map[string]string{"2026-11-23-early": "2026-11-23T01:00:00Z", "2026-11-23-late": "2026-11-23T23:00:00Z"} {
+		require.NoError(t, os.MkdirAll(filepath.Join(root, d), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(root, d, MarkdownFile), []byte("# r\n"), 0o644))
+		require.NoError(t, os.WriteFile(filepath.Join(root, d, ResultsFile), []byte(`{"created":"`+created+`"}`), 0o644))
+	}
+	old := time.Now().Add(-time.Hour)
+	require.NoError(t, os.Chtimes(filepath.Join(root, "2026-11-23-late", MarkdownFile), old, old))
+	require.NoError(t, WriteIndex(root))
+	b, err = os.ReadFile(filepath.Join(root, IndexFile))
+	require.NoError(t, err)
+	idx = string(b)
+	assert.Contains(t, idx, "Latest: [2026-11-23-late](2026-11-23-late/report.md)")
+	assert.Less(t, strings.Index(idx, "- [2026-11-23-late]"), strings.Index(idx, "- [2026-11-23-early]"))
+	// A report without a readable created time comes after those with one.
+	assert.Less(t, strings.Index(idx, "- [2026-11-23-early]"), strings.Index(idx, "- [2026-11-23-comparison]"))
 }
