@@ -26,6 +26,34 @@ func tenUnits() (*fakeInputs, job.Spec) {
 	return in, job.Spec{ID: "ten", Transport: "queue", Input: job.Input{Container: "input"}, UnitMB: 1}
 }
 
+// submitTen submits the ten-unit job to a new service over tr, whose plan
+// function sends batch units between two records of its progress.
+func submitTen(t *testing.T, tr *sink, batch int) (*Service, *job.MemStore) {
+	t.Helper()
+	in, spec := tenUnits()
+	svc, st := newService(in, tr)
+	svc.SendBatch = batch
+	_, err := svc.Submit(context.Background(), spec)
+	require.NoError(t, err)
+	return svc, st
+}
+
+// onRecordWrite runs do before the n-th write of the ten-unit job's record
+// (1 records the plan, then one per batch sent) and fails that write with
+// do's error, if any.
+func onRecordWrite(st *job.MemStore, n int, do func() error) {
+	writes := 0
+	st.BeforePut = func(name string) error {
+		if name != "jobs/ten/job.json" {
+			return nil
+		}
+		if writes++; writes != n {
+			return nil
+		}
+		return do()
+	}
+}
+
 // countIDs counts the messages sent per message ID.
 func countIDs(tr *sink) map[string]int {
 	ids := map[string]int{}
@@ -43,17 +71,13 @@ func TestPlanResumesAfterACrashAtEveryPoint(t *testing.T) {
 	for crash := 0; crash <= 10; crash++ {
 		t.Run(fmt.Sprintf("after %d units", crash), func(t *testing.T) {
 			ctx := context.Background()
-			in, spec := tenUnits()
 			tr := &sink{failAfter: crash}
 			if crash == 0 {
 				tr.failAfter = -1 // fails before the first unit
 			}
-			svc, _ := newService(in, tr)
-			svc.SendBatch = batch
-			_, err := svc.Submit(ctx, spec)
-			require.NoError(t, err)
+			svc, _ := submitTen(t, tr, batch)
 
-			err = svc.Plan(ctx, "ten")
+			err := svc.Plan(ctx, "ten")
 			if crash < 10 {
 				require.ErrorIs(t, err, storage.ErrUnavailable)
 				rec, err := job.Get(ctx, svc.Store, "ten")
@@ -97,22 +121,9 @@ func TestPlanResumesAfterACrashAtEveryPoint(t *testing.T) {
 // job.json write fails) re-sends that batch only.
 func TestPlanResumesWhenTheProgressWriteFails(t *testing.T) {
 	ctx := context.Background()
-	in, spec := tenUnits()
 	tr := &sink{}
-	svc, st := newService(in, tr)
-	svc.SendBatch = 4
-	_, err := svc.Submit(ctx, spec)
-	require.NoError(t, err)
-	writes := 0
-	st.BeforePut = func(name string) error {
-		if name == "jobs/ten/job.json" {
-			writes++
-			if writes == 3 { // 1 is the plan's summary, 2 the first batch, 3 the second
-				return fmt.Errorf("job.json: %w", storage.ErrUnavailable)
-			}
-		}
-		return nil
-	}
+	svc, st := submitTen(t, tr, 4)
+	onRecordWrite(st, 3, func() error { return fmt.Errorf("job.json: %w", storage.ErrUnavailable) })
 	require.ErrorIs(t, svc.Plan(ctx, "ten"), storage.ErrUnavailable)
 	rec, err := job.Get(ctx, st, "ten")
 	require.NoError(t, err)
@@ -127,11 +138,8 @@ func TestPlanResumesWhenTheProgressWriteFails(t *testing.T) {
 // (SetPlan's second write) is resumed with the plan as written.
 func TestPlanResumesWhenTheSummaryWriteFails(t *testing.T) {
 	ctx := context.Background()
-	in, spec := tenUnits()
 	tr := &sink{}
-	svc, st := newService(in, tr)
-	_, err := svc.Submit(ctx, spec)
-	require.NoError(t, err)
+	svc, st := submitTen(t, tr, 0)
 	st.BeforePut = func(name string) error {
 		if name == "jobs/ten/job.json" {
 			return fmt.Errorf("job.json: %w", storage.ErrUnavailable)
@@ -151,12 +159,8 @@ func TestPlanResumesWhenTheSummaryWriteFails(t *testing.T) {
 // and leave the job sent; a late duplicate of a sent job sends nothing.
 func TestDuplicatePlanMessages(t *testing.T) {
 	ctx := context.Background()
-	in, spec := tenUnits()
 	tr := &sink{}
-	svc, _ := newService(in, tr)
-	svc.SendBatch = 2
-	_, err := svc.Submit(ctx, spec)
-	require.NoError(t, err)
+	svc, _ := submitTen(t, tr, 2)
 	var wg sync.WaitGroup
 	errs := make([]error, 4)
 	for i := range errs {
@@ -186,26 +190,12 @@ func TestDuplicatePlanMessages(t *testing.T) {
 // sent further.
 func TestPlanStopsSendingAFailedJob(t *testing.T) {
 	ctx := context.Background()
-	in, spec := tenUnits()
 	tr := &sink{}
-	svc, st := newService(in, tr)
-	svc.SendBatch = 4
-	_, err := svc.Submit(ctx, spec)
-	require.NoError(t, err)
-	writes := 0
-	st.BeforePut = func(name string) error {
-		if name == "jobs/ten/job.json" {
-			if writes++; writes == 2 { // as the first batch's progress is written
-				st.BeforePut = nil
-				return job.Fail(ctx, st, "ten", 0, "unit 0 failed", svc.now())
-			}
-		}
-		return nil
-	}
-	err = svc.Plan(ctx, "ten")
-	// The failing write was refused with the ETag the failure changed:
-	// the progress write retries on the new record and sees the failure.
-	require.NoError(t, err)
+	svc, st := submitTen(t, tr, 4)
+	onRecordWrite(st, 2, func() error { return job.Fail(ctx, st, "ten", 0, "unit 0 failed", svc.now()) })
+	// The progress write, refused for the ETag the failure changed, is
+	// retried on the new record and sees the failure.
+	require.NoError(t, svc.Plan(ctx, "ten"))
 	assert.Len(t, tr.sent, 4, "the first batch only")
 }
 
