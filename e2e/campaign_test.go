@@ -23,8 +23,9 @@ const reconcileWait = 3 * time.Minute
 
 // TestFaultCampaign runs the faults whose end is only reached through the
 // recovery paths: the completion check re-run by a poisoned delivery and
-// by the reconciler, and the reconciler's sending of a job whose submit
-// request died. Each ends with the exact answer.
+// by the reconciler, the plan function resuming after its handler died,
+// and the reconciler's planning of a job whose plan message was lost.
+// Each ends with the exact answer.
 //
 //   - completion failing on every retry: the proxy fails every write of the
 //     job's result, so the delivery that fills the job fails on every try
@@ -35,12 +36,15 @@ const reconcileWait = 3 * time.Minute
 //     is refused, so each partial fails on every try and is poisoned on
 //     the partials topic; the job fails with merge's reason and its
 //     messages are released. Both transports.
-//   - partition killed mid-planning (queue): its handler is killed while
-//     the plan's write is held, leaving a job record with no plan; the
-//     reconciler plans and sends it.
-//   - partition killed mid-sending (blob): its handler is killed while the
-//     first unit's message blob is held; the reconciler sends the units no
-//     shard holds.
+//   - partition killed mid-planning (queue): the submit has been answered
+//     (202); the handler is killed while the plan function's write of the
+//     plan's summary is held, leaving a plan but no record of it; the plan
+//     message is delivered again and the plan function carries on.
+//   - partition killed mid-sending (blob): likewise, while the first
+//     unit's message blob is held; the redelivered plan message sends the
+//     units from the last recorded batch.
+//   - plan message lost (blob): a job record is stored as the job API
+//     stores it, with no plan message; the reconciler plans and sends it.
 func TestFaultCampaign(t *testing.T) {
 	t.Parallel()
 	s := startStack(t, stackConfig{proxy: true, retry: testBudget, settings: map[string]string{"FUNNEL_RECONCILE_GRACE": "3s"}})
@@ -60,6 +64,7 @@ func TestFaultCampaign(t *testing.T) {
 	}
 	t.Run("partition killed mid-planning/queue", func(t *testing.T) { testPartitionKilled(t, s, "queue", chunks, 2) })
 	t.Run("partition killed mid-sending/blob", func(t *testing.T) { testPartitionKilled(t, s, "blob", chunks, 0) })
+	t.Run("plan message lost/blob", func(t *testing.T) { testPlanMessageLost(t, s, "blob", chunks) })
 }
 
 // resultWrite matches writes of a job's result documents.
@@ -106,10 +111,11 @@ func startCompletionFails(t *testing.T, s *stack, medium string, chunks []string
 	}
 }
 
-// testPartitionKilled kills the partition handler while the n-th write of
-// the job record (n > 0: 1 creates it, 2 records the plan) or, for n = 0,
-// the first unit message blob is held, and checks that the reconciler
-// brings the job to the exact answer.
+// testPartitionKilled kills the partition handler while the plan function
+// holds the n-th write of the job record (n > 0: 1 is the job API's, which
+// stores the spec, 2 records the plan) or, for n = 0, the first unit
+// message blob, and checks that the job, answered before planning, ends
+// with the exact answer.
 func testPartitionKilled(t *testing.T, s *stack, medium string, chunks []string, n int) {
 	container, id := "killed-"+medium, "killed-"+medium
 	files := s.upload(t, container, chunks)
@@ -125,19 +131,9 @@ func testPartitionKilled(t *testing.T, s *stack, medium string, chunks []string,
 		return c == jobsContainer && name == "jobs/"+id+"/job.json" && seen.Add(1) == int64(n)
 	}
 	h := s.proxy.HoldFirst(match, false)
-	// One raw request: the client would resubmit under the same ID after
-	// the 500 and finish the job itself, which is not the fault here.
-	submitted := make(chan int, 1)
-	go func() {
-		body := fmt.Sprintf(`{"id":%q,"transport":%q,"input":{"container":%q,"prefix":"customer."}}`, id, medium, container)
-		resp, err := http.Post(s.APIURL()+"/jobs", "application/json", strings.NewReader(body))
-		if err != nil {
-			submitted <- 0
-			return
-		}
-		resp.Body.Close()
-		submitted <- resp.StatusCode
-	}()
+	planFailures := s.functionSummary("partition", "Plan").Failures
+	a, _ := s.submitRaw(t, fmt.Sprintf(`{"id":%q,"transport":%q,"input":{"container":%q,"prefix":"customer."}}`, id, medium, container))
+	require.Equal(t, http.StatusAccepted, a.status, "the submit is answered before planning: %s", a.body)
 	select {
 	case <-h.Arrived:
 	case <-time.After(jobTimeout):
@@ -149,21 +145,38 @@ func testPartitionKilled(t *testing.T, s *stack, medium string, chunks []string,
 		require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
 	}
 	h.Release(false)
-	code := <-submitted
-	assert.False(t, code >= 200 && code < 300, "the submit request died with its handler, got %d", code)
-	t.Logf("submit answered %d", code)
-	var err error
+
+	st := s.waitJob(t, id, job.Done)
+	assert.Greater(t, s.functionSummary("partition", "Plan").Failures, planFailures, "the killed invocation was the plan function's")
+	assert.True(t, st.Sent)
+	assert.Equal(t, st.Units.Planned, st.Units.Sent)
+	want := reference(t, files, aggregate.DefaultLayout())
+	checkDone(t, st, st.Units.Planned, want)
+	s.checkAnswer(t, id, want, nil)
+	s.waitJobMessagesGone(t, medium, id)
+}
+
+// testPlanMessageLost stores a job as the job API does but sends no plan
+// message (as if the request died between the two): the reconciler, past
+// its grace, plans and sends the job.
+func testPlanMessageLost(t *testing.T, s *stack, medium string, chunks []string) {
+	container, id := "lostplan-"+medium, "lostplan-"+medium
+	files := s.upload(t, container, chunks)
+	spec := job.Spec{ID: id, Transport: medium, Input: job.Input{Container: container, Prefix: "customer."}}
+	require.NoError(t, spec.Normalize())
+	_, err := job.Create(context.Background(), s.store, spec, time.Now())
+	require.NoError(t, err)
 
 	deadline := time.Now().Add(reconcileWait)
 	var st *job.Status
 	for time.Now().Before(deadline) {
-		if st, err = s.client.Status(context.Background(), id); err == nil && st.State != job.Running && st.State != job.Planning {
+		if st, err = s.client.Status(context.Background(), id); err == nil && st.State.Final() {
 			break
 		}
 		time.Sleep(time.Second)
 	}
 	require.NoError(t, err)
-	require.Equal(t, job.Done, st.State, "the reconciler sends the job; status:\n%s", s.statusJSON(id))
+	require.Equal(t, job.Done, st.State, "the reconciler plans the job; status:\n%s", s.statusJSON(id))
 	want := reference(t, files, aggregate.DefaultLayout())
 	checkDone(t, st, st.Units.Planned, want)
 	s.checkAnswer(t, id, want, nil)

@@ -80,9 +80,7 @@ func testDuplicates(t *testing.T, s *stack) {
 			id, err := s.client.Submit(ctx, job.Spec{ID: "dups-" + medium, Transport: medium,
 				Input: job.Input{Container: "dups", Prefix: "customer."}, UnitMB: 1})
 			require.NoError(t, err)
-			rec, err := job.Get(ctx, s.store, id)
-			require.NoError(t, err)
-			require.NotNil(t, rec.Plan)
+			rec := s.waitSent(t, id)
 			n := rec.Plan.Units
 			require.Greater(t, n, 1, "1 MiB units of the 40 files' 2.4 MB")
 			units, partials := duplicateMessages(t, s.store, rec, files)

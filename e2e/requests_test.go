@@ -77,7 +77,8 @@ func (s *stack) submitRaw(t *testing.T, spec string) (apiAnswer, submitAnswer) {
 
 // testInvalidRequests checks that requests that can never succeed get a
 // 400 whose message says what is wrong, and that nothing is created for
-// them.
+// them; and that input which cannot be planned fails the job with the
+// reason.
 func testInvalidRequests(t *testing.T, s *stack) {
 	s.upload(t, "reqdata", generated(t, t.TempDir(), 0.01, 2))
 	huge := `{"transport":"queue","input":{"container":"reqdata","prefix":"` + strings.Repeat("a", job.MaxRequest) + `"}}`
@@ -93,12 +94,6 @@ func testInvalidRequests(t *testing.T, s *stack) {
 			[]string{`input.container "Bad_Container" is not a valid container name`}},
 		{"container with a double hyphen", `{"transport":"queue","input":{"container":"a--b"}}`,
 			[]string{"not a valid container name"}},
-		{"missing container", `{"transport":"queue","input":{"container":"no-such-container"}}`,
-			[]string{"no-such-container"}},
-		{"no matching blobs", `{"id":"bad-2","transport":"blob","input":{"container":"reqdata","prefix":"nothing-here/"}}`,
-			[]string{"no input blobs", `"reqdata"`, `"nothing-here/"`}},
-		{"a listed blob is missing", `{"transport":"queue","input":{"container":"reqdata","blobs":["customer.000.csv","missing.csv"]}}`,
-			[]string{"missing.csv"}},
 		{"blobs and prefix", `{"transport":"queue","input":{"container":"reqdata","blobs":["x"],"prefix":"y"}}`,
 			[]string{"not both"}},
 		{"absurd unit size", `{"transport":"queue","input":{"container":"reqdata"},"unit_mb":1048576}`,
@@ -129,9 +124,32 @@ func testInvalidRequests(t *testing.T, s *stack) {
 			assert.Less(t, len(msg), 2000, "a short message, not an echo of the request")
 		})
 	}
-	for _, id := range []string{"bad-1", "bad-2"} {
-		a := s.call(t, http.MethodGet, "/jobs/"+id, nil)
-		assert.Equal(t, http.StatusNotFound, a.status, "a rejected request leaves no job %s: %s", id, a.body)
+	a := s.call(t, http.MethodGet, "/jobs/bad-1", nil)
+	assert.Equal(t, http.StatusNotFound, a.status, "a rejected request leaves no job: %s", a.body)
+
+	// The input is looked at by the plan function, after the job API has
+	// answered: input that cannot be planned fails the job with the reason.
+	for _, tc := range []struct {
+		name, body string
+		want       []string
+	}{
+		{"missing container", `{"id":"bad-3","transport":"queue","input":{"container":"no-such-container"}}`,
+			[]string{"no-such-container"}},
+		{"no matching blobs", `{"id":"bad-2","transport":"blob","input":{"container":"reqdata","prefix":"nothing-here/"}}`,
+			[]string{"no input blobs", `"reqdata"`, `"nothing-here/"`}},
+		{"a listed blob is missing", `{"id":"bad-4","transport":"queue","input":{"container":"reqdata","blobs":["customer.000.csv","missing.csv"]}}`,
+			[]string{"missing.csv"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, ans := s.submitRaw(t, tc.body)
+			require.Equal(t, http.StatusAccepted, a.status, "answer: %.300s", a.body)
+			st := s.waitJob(t, ans.ID, job.Failed)
+			assert.Contains(t, st.Failure, "planning: ")
+			for _, w := range tc.want {
+				assert.Contains(t, st.Failure, w)
+			}
+			assert.Zero(t, st.Units.Planned)
+		})
 	}
 
 	t.Run("reserved containers", func(t *testing.T) {
@@ -174,7 +192,6 @@ func testResubmission(t *testing.T, s *stack) {
 	a, first := s.submitRaw(t, spec)
 	require.Equal(t, http.StatusAccepted, a.status, "%s", a.body)
 	assert.Equal(t, "again", first.ID)
-	assert.Equal(t, units, first.Units)
 	assert.Equal(t, first.StatusURL, a.header.Get("Location"))
 	assert.True(t, strings.HasSuffix(first.StatusURL, "/api/jobs/again"), first.StatusURL)
 	assert.Equal(t, first.StatusURL+"/result", first.ResultURL)
@@ -184,7 +201,6 @@ func testResubmission(t *testing.T, s *stack) {
 	a, again := s.submitRaw(t, `{"input":{"prefix":"customer.","container":"again"},"transport":"queue","id":"again"}`)
 	require.Equal(t, http.StatusAccepted, a.status, "%s", a.body)
 	assert.Equal(t, first.ID, again.ID)
-	assert.Equal(t, first.Units, again.Units)
 
 	st := s.waitJob(t, "again", job.Done)
 	checkDone(t, st, units, want)
@@ -194,6 +210,7 @@ func testResubmission(t *testing.T, s *stack) {
 	require.Equal(t, http.StatusAccepted, a.status, "%s", a.body)
 	assert.Equal(t, "again", done.ID)
 	assert.Equal(t, job.Done, done.State, "a resubmission answers with the job as it stands")
+	assert.Equal(t, units, done.Units)
 	st2, err := s.client.Status(context.Background(), "again")
 	require.NoError(t, err)
 	assert.Equal(t, st.Timings.Submitted, st2.Timings.Submitted, "the same job, not a new one")

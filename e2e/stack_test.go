@@ -324,6 +324,19 @@ func (s *stack) waitJob(t *testing.T, id string, want job.State) *job.Status {
 	return last
 }
 
+// waitSent waits until the plan function has sent every unit of job id
+// (the job API answers before planning) and returns its record.
+func (s *stack) waitSent(t *testing.T, id string) *job.Record {
+	t.Helper()
+	var rec *job.Record
+	var err error
+	eventually(t, jobTimeout, "job "+id+" planned and sent", func() bool {
+		rec, err = job.Get(context.Background(), s.store, id)
+		return err == nil && rec.Sent
+	}, func() string { return fmt.Sprintf("(record: %v) status:\n%s", err, s.statusJSON(id)) })
+	return rec
+}
+
 // eventually polls cond until it holds or within passes; then it fails the
 // test with what describe says about the state.
 func eventually(t *testing.T, within time.Duration, what string, cond func() bool, describe func() string) {

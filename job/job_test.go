@@ -519,3 +519,39 @@ func TestCutLocalIsCut(t *testing.T) {
 		{File: "b", Start: 3, End: 7}, {File: "b", Start: 7, End: 11}, {File: "b", Start: 11, End: 12}}, got)
 	assert.Empty(t, CutLocal([]File{{Name: "empty"}}, 4))
 }
+
+func TestMarkSentUpToOnlyMovesForward(t *testing.T) {
+	ctx := context.Background()
+	st := &MemStore{}
+	spec := Spec{ID: "early", Transport: "queue", Input: Input{Container: "input"}}
+	require.NoError(t, spec.Normalize())
+	_, err := Create(ctx, st, spec, time.Unix(1, 0))
+	require.NoError(t, err)
+	_, err = MarkSentUpTo(ctx, st, "early", 1)
+	assert.Error(t, err, "nothing is sent before the plan")
+
+	newJob(t, st, "ms", 5)
+	for _, c := range []struct {
+		n, want int
+		sent    bool
+	}{{2, 2, false}, {1, 2, false}, {4, 4, false}, {9, 5, true}, {3, 5, true}} {
+		rec, err := MarkSentUpTo(ctx, st, "ms", c.n)
+		require.NoError(t, err)
+		assert.Equal(t, c.want, rec.SentUnits, "after %d", c.n)
+		assert.Equal(t, c.sent, rec.Sent, "after %d", c.n)
+	}
+	stat, err := ReadStatus(ctx, st, "ms", time.Unix(2000, 0))
+	require.NoError(t, err)
+	assert.Equal(t, 5, stat.Units.Sent)
+
+	newJob(t, st, "none", 0)
+	rec, err := MarkSentUpTo(ctx, st, "none", 0)
+	require.NoError(t, err)
+	assert.True(t, rec.Sent, "a plan of no units is sent at once")
+
+	require.NoError(t, RecordError(ctx, st, "ms", PlanningUnit, "listing failed"))
+	got, err := LastError(ctx, st, "ms", PlanningUnit)
+	require.NoError(t, err)
+	assert.Equal(t, "listing failed", got)
+	assert.Contains(t, st.Names(), "jobs/ms/errors/plan")
+}

@@ -16,7 +16,10 @@ import (
 )
 
 // State is where a job stands. A job moves Planning → Running → Done, or to
-// Failed from Planning or Running; Done and Failed are final.
+// Failed from Planning or Running; Done and Failed are final. Planning
+// starts when the job API has stored the spec and lasts until the plan
+// function (partition) has written the plan; Running until every unit is
+// folded.
 type State string
 
 // States of a job.
@@ -43,8 +46,12 @@ type Record struct {
 	Planned   time.Time    `json:"planned,omitzero"`
 	Finished  time.Time    `json:"finished,omitzero"`
 	Failure   string       `json:"failure,omitempty"`
-	// Sent is set once every unit of the plan has been sent.
-	Sent bool `json:"sent,omitempty"`
+	// Sent is set once every unit of the plan has been sent; before that,
+	// SentUnits says how many have been (units 0 to SentUnits-1: the plan
+	// function sends in order and records its progress in batches, so a
+	// restart carries on from there).
+	Sent      bool `json:"sent,omitempty"`
+	SentUnits int  `json:"sent_units,omitempty"`
 	// FailedUnits lists the units whose messages ended in a poison queue.
 	FailedUnits []int `json:"failed_units,omitempty"`
 	// Attempts lists the failed attempts before a retry (Retry), oldest
@@ -68,8 +75,18 @@ type Shard struct {
 func recordName(id string) string       { return "jobs/" + id + "/job.json" }
 func planName(id string) string         { return "jobs/" + id + "/plan.json" }
 func shardName(id string, k int) string { return fmt.Sprintf("jobs/%s/shard-%03d.json", id, k) }
-func errorName(id string, i int) string { return fmt.Sprintf("jobs/%s/errors/%06d", id, i) }
-func shardsDoneName(id string) string   { return "jobs/" + id + "/shards-done.json" }
+func errorName(id string, i int) string {
+	if i == PlanningUnit {
+		return "jobs/" + id + "/errors/plan"
+	}
+	return fmt.Sprintf("jobs/%s/errors/%06d", id, i)
+}
+
+// PlanningUnit stands for a job's planning where a unit index is taken:
+// RecordError and LastError keep the last error of planning under it.
+const PlanningUnit = -1
+
+func shardsDoneName(id string) string { return "jobs/" + id + "/shards-done.json" }
 
 // ResultName is the blob name of a job's result in the given format
 // ("json" or "csv").
@@ -194,6 +211,24 @@ func MarkSent(ctx context.Context, st Store, id string) (*Record, error) {
 	})
 }
 
+// MarkSentUpTo records that units 0 to n-1 of a planned job have been sent;
+// n covering the whole plan marks the job sent. Progress only moves
+// forward: a smaller n (a late duplicate sender) changes nothing.
+func MarkSentUpTo(ctx context.Context, st Store, id string, n int) (*Record, error) {
+	return modify(ctx, st, id, func(r *Record) (bool, error) {
+		if r.Plan == nil {
+			return false, fmt.Errorf("job %s: units sent before the job was planned", id)
+		}
+		n = min(n, r.Plan.Units)
+		if r.Sent || (n <= r.SentUnits && n < r.Plan.Units) {
+			return false, nil
+		}
+		r.SentUnits = n
+		r.Sent = n == r.Plan.Units
+		return true, nil
+	})
+}
+
 // Fail marks a job failed with a reason, unless it is already done. unit
 // names the work unit that failed, or is -1 for a failure of the whole job.
 // The first failure's reason is kept; every failed unit is listed.
@@ -228,6 +263,7 @@ const maxErrorText = 1000
 // give the reason when the unit's message ends in the poison queue. The
 // error is kept on one line, without the response body a storage error
 // carries (its status and error code stay), cut to maxErrorText bytes.
+// unit PlanningUnit keeps the last error of the job's planning.
 func RecordError(ctx context.Context, st Store, id string, unit int, msg string) error {
 	_, err := st.Put(ctx, errorName(id, unit), []byte(errorText(msg)), Cond{})
 	return err

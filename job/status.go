@@ -33,8 +33,10 @@ type Status struct {
 // UnitCounts counts work units.
 type UnitCounts struct {
 	Planned int `json:"planned"`
-	Done    int `json:"done"`
-	Failed  int `json:"failed"`
+	// Sent counts the units sent so far (all of them once Sent is set).
+	Sent   int `json:"sent"`
+	Done   int `json:"done"`
+	Failed int `json:"failed"`
 }
 
 // RowCounts counts rows folded so far.
@@ -86,6 +88,10 @@ func ReadStatus(ctx context.Context, st Store, id string, now time.Time) (*Statu
 	s.Files = rec.Plan.Files
 	s.Bytes = rec.Plan.Bytes
 	s.Units.Planned = rec.Plan.Units
+	s.Units.Sent = rec.SentUnits
+	if rec.Sent {
+		s.Units.Sent = rec.Plan.Units
+	}
 	s.UnitBytes, s.UnitSizeAuto, s.Parallelism = rec.Plan.UnitBytes, rec.Plan.AutoUnit, rec.Plan.Parallelism
 	p, err := ReadProgress(ctx, st, id, rec.Plan.Shards)
 	if err != nil {

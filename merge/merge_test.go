@@ -83,6 +83,16 @@ func newPipeline(in files) *pipeline {
 	}
 }
 
+// submit submits a job and runs partition's plan function for it, as the
+// job API and the Plan function do in turn.
+func (p *pipeline) submit(t *testing.T, spec job.Spec) {
+	t.Helper()
+	ctx := context.Background()
+	rec, err := p.part.Submit(ctx, spec)
+	require.NoError(t, err)
+	require.NoError(t, p.part.Plan(ctx, rec.Spec.ID))
+}
+
 // deliver hands every pending delivery of topic to h, each one dup times,
 // shuffled, from 8 goroutines, until the topic is empty.
 func deliver(t *testing.T, tr *mem.Transport, topic string, dup int, h func(transport.Delivery) error) {
@@ -130,8 +140,7 @@ func TestPipelineInMemoryIsExactUnderDuplicates(t *testing.T) {
 			p := newPipeline(in)
 			ctx := context.Background()
 			id := fmt.Sprintf("dup%d", dup)
-			_, err := p.part.Submit(ctx, job.Spec{ID: id, Transport: "queue", Input: job.Input{Container: "input", Prefix: "c."}, UnitMB: 1})
-			require.NoError(t, err)
+			p.submit(t, job.Spec{ID: id, Transport: "queue", Input: job.Input{Container: "input", Prefix: "c."}, UnitMB: 1})
 			sent := p.tr.Deliveries(stage.InTopic)
 			deliver(t, p.tr, stage.InTopic, dup, func(d transport.Delivery) error { return p.agg.Handle(ctx, "queue", d) })
 			deliver(t, p.tr, merge.InTopic, dup, func(d transport.Delivery) error { return p.merge.Handle(ctx, "queue", d) })
@@ -159,8 +168,7 @@ func TestPoisonFailsTheJobWithTheLastError(t *testing.T) {
 	in := files{"c.000": table(1, 10, false)}
 	p := newPipeline(in)
 	ctx := context.Background()
-	_, err := p.part.Submit(ctx, job.Spec{ID: "poisoned", Transport: "queue", Input: job.Input{Container: "input"}})
-	require.NoError(t, err)
+	p.submit(t, job.Spec{ID: "poisoned", Transport: "queue", Input: job.Input{Container: "input"}})
 	ds := p.tr.Take(stage.InTopic)
 	require.Len(t, ds, 1)
 

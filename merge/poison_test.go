@@ -22,8 +22,7 @@ import (
 func TestPoisonThatCanNeverSucceedIsKeptNotLooped(t *testing.T) {
 	ctx := context.Background()
 	p := newPipeline(files{"c.000": table(1, 10, false)})
-	_, err := p.part.Submit(ctx, job.Spec{ID: "real", Transport: "queue", Input: job.Input{Container: "input"}})
-	require.NoError(t, err)
+	p.submit(t, job.Spec{ID: "real", Transport: "queue", Input: job.Input{Container: "input"}})
 	p.tr.Take(stage.InTopic)
 
 	send := func(id string) transport.Delivery {
@@ -81,8 +80,7 @@ func TestCompletionLostOnEveryRetryIsRecheckedByPoison(t *testing.T) {
 	ctx := context.Background()
 	in := files{"c.000": table(1, 200, false)}
 	p := newPipeline(in)
-	_, err := p.part.Submit(ctx, job.Spec{ID: "stuck", Transport: "queue", Input: job.Input{Container: "input"}})
-	require.NoError(t, err)
+	p.submit(t, job.Spec{ID: "stuck", Transport: "queue", Input: job.Input{Container: "input"}})
 	deliver(t, p.tr, stage.InTopic, 1, func(d transport.Delivery) error { return p.agg.Handle(ctx, "queue", d) })
 	ds := p.tr.Take(merge.InTopic)
 	require.Len(t, ds, 1)

@@ -14,12 +14,20 @@ import (
 
 // Register adds the job API's functions to app:
 //
-//	Jobs       POST /api/jobs                  submit (202, or 400/409)
+//	Jobs       POST /api/jobs                  submit (202 once the spec is
+//	                                           stored, or 400/403/409); its
+//	                                           queue output "plan" asks Plan
+//	                                           to plan the job
 //	JobStatus  GET  /api/jobs/{id}             status (200, or 404)
 //	JobResult  GET  /api/jobs/{id}/result      result, ?format=json|csv
 //	                                           (200; 404 unknown; 409 not done)
 //	JobRetry   POST /api/jobs/{id}/retry       retry a failed job (202; 404
 //	                                           unknown; 409 not failed)
+//	Plan                                       queue trigger on <prefix>plans:
+//	                                           plans a job and sends its units
+//	PlansPoison                                queue trigger on
+//	                                           <prefix>plans-poison: fails the
+//	                                           job of a poisoned plan message
 //
 // A malformed job ID is a 400; an input container the policy refuses, a
 // 403. Their function.json files are in partition/functions.
@@ -28,6 +36,8 @@ func (s *Service) Register(app *handlers.App) {
 	app.Handle("JobStatus", s.handleStatus, handlers.HTTPOutput("res"))
 	app.Handle("JobResult", s.handleResult, handlers.HTTPOutput("res"))
 	app.Handle("JobRetry", s.handleRetry, handlers.HTTPOutput("res"))
+	app.Handle("Plan", s.handlePlan)
+	app.Handle("PlansPoison", s.handlePlanPoison)
 }
 
 // retryAnswer is the body of a 202 answer to a retry.
@@ -68,11 +78,12 @@ func checkBodySize(raw int) error {
 
 // submitAnswer is the body of a 202 answer to a submit.
 type submitAnswer struct {
-	ID        string    `json:"id"`
-	State     job.State `json:"state"`
-	Units     int       `json:"units"`
-	StatusURL string    `json:"status_url"`
-	ResultURL string    `json:"result_url"`
+	ID    string    `json:"id"`
+	State job.State `json:"state"`
+	// Units is 0 until the job is planned: the answer comes before that.
+	Units     int    `json:"units"`
+	StatusURL string `json:"status_url"`
+	ResultURL string `json:"result_url"`
 }
 
 func (s *Service) handleSubmit(ctx context.Context, inv *handlers.Invocation) (*handlers.Response, error) {
@@ -110,7 +121,17 @@ func (s *Service) handleSubmit(ctx context.Context, inv *handlers.Invocation) (*
 	if rec.Plan != nil {
 		ans.Units = rec.Plan.Units
 	}
-	return httpAnswer(http.StatusAccepted, ans, map[string]string{"Location": base})
+	resp, err := httpAnswer(http.StatusAccepted, ans, map[string]string{"Location": base})
+	if err != nil {
+		return nil, err
+	}
+	if NeedsPlan(rec) {
+		// The host writes it before it answers the request; should that
+		// fail, the request fails (500) and the client resubmits, which
+		// asks again; the reconciler plans a job whose message never came.
+		resp.AddQueue("plan", planMessage(rec.Spec.ID))
+	}
+	return resp, nil
 }
 
 func (s *Service) handleStatus(ctx context.Context, inv *handlers.Invocation) (*handlers.Response, error) {

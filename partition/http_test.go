@@ -24,6 +24,13 @@ import (
 // HttpRequestExtensions.GetRequestAsJObject) and returns the HTTP output.
 func invoke(t *testing.T, app *handlers.App, function, method, url string, params map[string]string, query map[string]string, body string) (int, string) {
 	t.Helper()
+	code, out, _ := invokeHTTP(t, app, function, method, url, params, query, body)
+	return code, out
+}
+
+// invokeHTTP is invoke that also returns the invocation's other outputs.
+func invokeHTTP(t *testing.T, app *handlers.App, function, method, url string, params map[string]string, query map[string]string, body string) (int, string, map[string]json.RawMessage) {
+	t.Helper()
 	req := map[string]any{
 		"Url": url, "Method": method, "Query": query, "Params": params,
 		"Headers": map[string][]string{"Content-Type": {"application/json"}},
@@ -31,41 +38,80 @@ func invoke(t *testing.T, app *handlers.App, function, method, url string, param
 	if body != "" {
 		req["Body"] = body
 	}
-	env, err := json.Marshal(map[string]any{"Data": map[string]any{"req": req}, "Metadata": map[string]any{}})
+	outputs := invokeData(t, app, function, map[string]any{"req": req})
+	var out struct {
+		StatusCode json.Number `json:"statusCode"`
+		Body       string      `json:"body"`
+	}
+	require.NoError(t, json.Unmarshal(outputs["res"], &out))
+	delete(outputs, "res")
+	code, err := out.StatusCode.Int64()
+	require.NoError(t, err)
+	return int(code), out.Body, outputs
+}
+
+// invokeData sends an invocation with the given Data, requires the host to
+// see it succeed, and returns its outputs.
+func invokeData(t *testing.T, app *handlers.App, function string, data map[string]any) map[string]json.RawMessage {
+	t.Helper()
+	code, outputs := invokeStatus(t, app, function, data)
+	require.Equal(t, http.StatusOK, code, "the host sees a successful invocation")
+	return outputs
+}
+
+// invokeStatus sends an invocation with the given Data and returns the
+// status the host sees and the outputs.
+func invokeStatus(t *testing.T, app *handlers.App, function string, data map[string]any) (int, map[string]json.RawMessage) {
+	t.Helper()
+	env, err := json.Marshal(map[string]any{"Data": data, "Metadata": map[string]any{}})
 	require.NoError(t, err)
 	r := httptest.NewRequest(http.MethodPost, "/"+function, bytes.NewReader(env))
 	r.Header.Set("X-Azure-Functions-InvocationId", "inv-1")
 	w := httptest.NewRecorder()
 	app.ServeHTTP(w, r)
-	require.Equal(t, http.StatusOK, w.Code, "the host sees a successful invocation: %s", w.Body.String())
 	var resp struct {
-		Outputs map[string]struct {
-			StatusCode json.Number       `json:"statusCode"`
-			Body       string            `json:"body"`
-			Headers    map[string]string `json:"headers"`
-		}
+		Outputs map[string]json.RawMessage
 	}
-	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &resp))
-	out := resp.Outputs["res"]
-	code, err := out.StatusCode.Int64()
-	require.NoError(t, err)
-	return int(code), out.Body
+	if w.Code == http.StatusOK {
+		require.NoError(t, json.Unmarshal(w.Body.Bytes(), &resp), w.Body.String())
+	}
+	return w.Code, resp.Outputs
+}
+
+// queueData is a queue trigger's Data for message text: the host passes
+// the message as a JSON string.
+func queueData(text string) map[string]any {
+	v, _ := json.Marshal(text)
+	return map[string]any{"msg": string(v)}
 }
 
 func TestJobAPI(t *testing.T) {
 	in := &fakeInputs{files: map[string][]job.File{"input": {{Name: "c.000.csv", Size: 100, ETag: "e"}}}}
-	svc, _ := newService(in, &sink{})
+	tr := &sink{}
+	svc, store := newService(in, tr)
 	app := handlers.NewApp(handlers.Options{Name: "partition", Logger: slog.New(slog.DiscardHandler)})
 	svc.Register(app)
 	base := "http://127.0.0.1:7071/api/jobs"
 
-	code, body := invoke(t, app, "Jobs", "POST", base, nil, nil, `{"id":"j1","transport":"queue","input":{"container":"input","prefix":"c."}}`)
+	code, body, outs := invokeHTTP(t, app, "Jobs", "POST", base, nil, nil, `{"id":"j1","transport":"queue","input":{"container":"input","prefix":"c."}}`)
 	assert.Equal(t, http.StatusAccepted, code, body)
 	assert.Contains(t, body, `"status_url":"http://127.0.0.1:7071/api/jobs/j1"`)
-	assert.Contains(t, body, `"units":1`)
+	assert.Contains(t, body, `"state":"planning"`, "the answer comes before planning")
+	assert.Contains(t, body, `"units":0`)
+	assert.Equal(t, `"{\"job\":\"j1\"}"`, string(outs["plan"]), "the plan message, a JSON object the host cannot mistake for base64")
+	assert.Empty(t, tr.sent)
 
-	code, body = invoke(t, app, "Jobs", "POST", base, nil, nil, `{"id":"j1","transport":"queue","input":{"container":"input","prefix":"c."}}`)
+	code, body, outs = invokeHTTP(t, app, "Jobs", "POST", base, nil, nil, `{"id":"j1","transport":"queue","input":{"container":"input","prefix":"c."}}`)
 	assert.Equal(t, http.StatusAccepted, code, "resubmission is idempotent: %s", body)
+	assert.Contains(t, outs, "plan", "a job not yet sent is asked for again")
+
+	invokeData(t, app, "Plan", queueData(`{"job":"j1"}`))
+	invokeData(t, app, "Plan", queueData(`{"job":"j1"}`))
+	assert.Len(t, tr.sent, 1, "a duplicate plan message sends nothing more")
+	code, body, outs = invokeHTTP(t, app, "Jobs", "POST", base, nil, nil, `{"id":"j1","transport":"queue","input":{"container":"input","prefix":"c."}}`)
+	assert.Equal(t, http.StatusAccepted, code, body)
+	assert.Contains(t, body, `"units":1`)
+	assert.NotContains(t, outs, "plan", "a sent job needs no plan message")
 
 	code, body = invoke(t, app, "Jobs", "POST", base, nil, nil, `{"id":"j1","transport":"queue","input":{"container":"input","prefix":"c."},"unit_mb":16}`)
 	assert.Equal(t, http.StatusConflict, code, body)
@@ -76,7 +122,6 @@ func TestJobAPI(t *testing.T) {
 		"unknown field":     `{"transport":"queue","input":{"container":"input"},"colour":"red"}`,
 		"unknown transport": `{"transport":"kafka","input":{"container":"input"}}`,
 		"bad container":     `{"transport":"queue","input":{"container":"No_Such"}}`,
-		"no blobs":          `{"transport":"queue","input":{"container":"input","prefix":"zzz"}}`,
 		"absurd unit":       `{"transport":"queue","input":{"container":"input"},"unit_mb":1000000}`,
 		"too big":           `{"transport":"queue","input":{"container":"input","blobs":["` + strings.Repeat("x", job.MaxRequest) + `"]}}`,
 	} {
@@ -84,6 +129,16 @@ func TestJobAPI(t *testing.T) {
 		assert.Equal(t, http.StatusBadRequest, code, "%s: %s", name, body)
 		assert.Contains(t, body, `"error"`, name)
 	}
+
+	// Input with no blob is seen by the plan function: the job fails with
+	// the reason.
+	code, body = invoke(t, app, "Jobs", "POST", base, nil, nil, `{"id":"noblobs","transport":"queue","input":{"container":"input","prefix":"zzz"}}`)
+	assert.Equal(t, http.StatusAccepted, code, body)
+	invokeData(t, app, "Plan", queueData(`{"job":"noblobs"}`))
+	rec, err := job.Get(context.Background(), store, "noblobs")
+	require.NoError(t, err)
+	assert.Equal(t, job.Failed, rec.State)
+	assert.Contains(t, rec.Failure, `no input blobs in container "input" with prefix "zzz"`)
 
 	code, body = invoke(t, app, "JobStatus", "GET", base+"/j1", map[string]string{"id": "j1"}, nil, "")
 	assert.Equal(t, http.StatusOK, code, body)
@@ -135,9 +190,11 @@ func TestBodySizeIsCheckedFromTheRawValue(t *testing.T) {
 	app := handlers.NewApp(handlers.Options{Name: "partition", Logger: slog.New(slog.DiscardHandler)})
 	svc.Register(app)
 	escaped := `{"transport":"queue","input":{"container":"input","prefix":"` + strings.Repeat(`\u0063`, 1000) + `"}}`
-	code, body := invoke(t, app, "Jobs", "POST", "http://h/api/jobs", nil, nil, escaped)
-	assert.Equal(t, http.StatusBadRequest, code)
-	assert.Contains(t, body, "no input blobs", "decoded and planned, not refused for size: %s", body)
+	code, body := invoke(t, app, "Jobs", "POST", "http://h/api/jobs", nil, nil, `{"id":"esc",`+escaped[1:])
+	assert.Equal(t, http.StatusAccepted, code, "decoded, not refused for size: %s", body)
+	rec, err := job.Get(context.Background(), svc.Store, "esc")
+	require.NoError(t, err)
+	assert.Equal(t, strings.Repeat("c", 1000), rec.Spec.Input.Prefix)
 }
 
 func TestRetryAPI(t *testing.T) {
@@ -149,6 +206,7 @@ func TestRetryAPI(t *testing.T) {
 	base := "http://127.0.0.1:7071/api/jobs"
 	code, body := invoke(t, app, "Jobs", "POST", base, nil, nil, `{"id":"rj","transport":"queue","input":{"container":"input"},"unit_mb":1}`)
 	require.Equal(t, http.StatusAccepted, code, body)
+	invokeData(t, app, "Plan", queueData(`{"job":"rj"}`))
 	require.Len(t, tr.sent, 3)
 
 	code, body = invoke(t, app, "JobRetry", "POST", base+"/rj/retry", map[string]string{"id": "rj"}, nil, "")

@@ -1,11 +1,15 @@
 // Package partition is funnel's first stage and its job API. Submit checks
-// a job request, looks at the input blobs (size and ETag — it moves no
-// data), cuts them into byte-range work units of about unit_mb MiB, records
-// the plan, and sends the units to the aggregate stage through the job's
-// transport (topic "units"). Status and Result read a job back.
+// a job request and stores it; the plan function (Plan, triggered by a
+// message on the control queue <prefix>plans) then looks at the input
+// blobs (size and ETag — it moves no data), cuts them into byte-range work
+// units of about unit_mb MiB, records the plan, and sends the units to the
+// aggregate stage through the job's transport (topic "units"), recording
+// its progress in batches so that a restart carries on where it stopped.
+// Status and Result read a job back.
 //
 // The HTTP functions that expose this (POST /api/jobs, GET /api/jobs/{id},
-// GET /api/jobs/{id}/result) are in http.go; the binary is cmd/partition.
+// GET /api/jobs/{id}/result) are in http.go, the plan function in plan.go;
+// the binary is cmd/partition.
 package partition
 
 import (
@@ -38,13 +42,16 @@ type Inputs interface {
 	List(ctx context.Context, container, prefix string) ([]job.File, error)
 }
 
-// Service plans jobs and answers for them.
+// Service accepts jobs, plans them and answers for them.
 type Service struct {
 	Store      job.Store
 	Inputs     Inputs
 	Transports map[string]transport.Transport
 	// Inputs a job may read; the zero policy allows DefaultInputContainers.
 	Policy InputPolicy
+	// SendBatch is how many units Plan sends between two records of its
+	// progress (DefaultSendBatch when 0).
+	SendBatch int
 	// Now and NewID default to the clock and a random 16-hex-digit ID.
 	Now   func() time.Time
 	NewID func() string
@@ -57,11 +64,14 @@ func (s *Service) now() time.Time {
 	return time.Now()
 }
 
-// Submit plans a job and sends its units. It is idempotent for a given ID:
-// resubmitting the same spec returns the job as it stands, finishing the
-// sending of units if an earlier attempt stopped half way. Errors wrapping
-// job.ErrInvalid (a bad request, no input) or job.ErrExists (the ID is used
-// by another spec) are the caller's; others are worth a retry.
+// Submit accepts a job: it checks the request and stores the spec (state
+// planning); the plan function (Plan) plans the job and sends its units.
+// It does not look at the input, so that the job API answers at once
+// whatever the input's size. It is idempotent for a given ID: resubmitting
+// the same spec returns the job as it stands. Errors wrapping
+// job.ErrInvalid (a bad request) or job.ErrExists (the ID is used by
+// another spec) are the caller's; others are worth a retry. NeedsPlan says
+// whether the job still wants a plan message.
 func (s *Service) Submit(ctx context.Context, spec job.Spec) (*job.Record, error) {
 	if err := spec.Normalize(); err != nil {
 		return nil, err
@@ -69,8 +79,7 @@ func (s *Service) Submit(ctx context.Context, spec job.Spec) (*job.Record, error
 	if err := s.Policy.Check(spec.Input.Container); err != nil {
 		return nil, err
 	}
-	tr, ok := s.Transports[spec.Transport]
-	if !ok {
+	if _, ok := s.Transports[spec.Transport]; !ok {
 		return nil, fmt.Errorf("%w: transport %q is not configured here", job.ErrInvalid, spec.Transport)
 	}
 	if spec.ID == "" {
@@ -80,41 +89,15 @@ func (s *Service) Submit(ctx context.Context, spec job.Spec) (*job.Record, error
 			spec.ID = job.NewID()
 		}
 	}
-	if rec, err := job.Get(ctx, s.Store, spec.ID); err == nil {
-		if !rec.Spec.Same(&spec) {
-			return nil, fmt.Errorf("job %s: %w", spec.ID, job.ErrExists)
-		}
-		if rec.Sent || rec.State == job.Failed {
-			return rec, nil
-		}
-		// An earlier attempt stopped before every unit was sent: carry on.
-	} else if !errors.Is(err, storage.ErrNotFound) {
-		return nil, err
-	}
+	return job.Create(ctx, s.Store, spec, s.now())
+}
 
-	files, err := s.inputFiles(ctx, spec.Input)
-	if err != nil {
-		return nil, err
-	}
-	// Planned before the record is created, so that a plan refused (too
-	// many units) leaves no job behind.
-	plan, err := job.PlanFor(&spec, files)
-	if err != nil {
-		return nil, err
-	}
-	rec, err := job.Create(ctx, s.Store, spec, s.now())
-	if err != nil {
-		return nil, err
-	}
-	if rec.Plan == nil {
-		if rec, err = job.SetPlan(ctx, s.Store, spec.ID, plan, s.now()); err != nil {
-			return nil, err
-		}
-	}
-	if err := s.send(ctx, tr, rec); err != nil {
-		return nil, err
-	}
-	return job.MarkSent(ctx, s.Store, spec.ID)
+// NeedsPlan reports whether a job's planning or sending is unfinished, so
+// that a submit must (again) ask the plan function for it: the plan message
+// of an earlier submit may have been lost with its request, and a duplicate
+// plan message does no harm.
+func NeedsPlan(rec *job.Record) bool {
+	return !rec.Sent && !rec.State.Final()
 }
 
 func (s *Service) inputFiles(ctx context.Context, in job.Input) ([]job.File, error) {
@@ -135,20 +118,6 @@ func (s *Service) inputFiles(ctx context.Context, in job.Input) ([]job.File, err
 		return nil, fmt.Errorf("%w in container %q with prefix %q", ErrNoInput, in.Container, in.Prefix)
 	}
 	return files, nil
-}
-
-// send sends every unit of the recorded plan; a job of empty files has none
-// and is finished at once.
-func (s *Service) send(ctx context.Context, tr transport.Transport, rec *job.Record) error {
-	units, err := s.workUnits(ctx, rec)
-	if err != nil {
-		return err
-	}
-	if len(units) == 0 {
-		_, err := job.Finish(ctx, s.Store, rec.Spec.ID, 0, 1, s.now())
-		return err
-	}
-	return sendUnits(ctx, tr, rec.Spec.ID, units)
 }
 
 // workUnits reads a planned job's plan (plan.json) and lists its units.

@@ -15,8 +15,11 @@ import (
 // FUNNEL_JOB_DEADLINE change them (cmd/partition).
 const (
 	// DefaultSendGrace is how long a job may stay unplanned or unsent
-	// before the reconciler takes over its sending: longer than any submit
-	// request lives (Azure ends an HTTP request at 230 s).
+	// before the reconciler takes over its planning and sending: the plan
+	// function normally starts within a second of the submit and its
+	// message is retried every visibility timeout (host.json), so a job
+	// still unplanned after minutes has lost its plan message. Should the
+	// two overlap, planning is idempotent and resent units are folded once.
 	DefaultSendGrace = 5 * time.Minute
 	// DefaultDeadline is how long a job may run before the reconciler
 	// fails it as stuck.
@@ -29,10 +32,10 @@ const (
 //
 //   - a job whose units are all folded but which is still running (its
 //     completion failed on every retry) is finished;
-//   - a job left planning or with units never sent (the submit request
-//     died) for longer than SendGrace is planned and sent as a resubmit
-//     would, sending only units no shard holds; so is a retry whose units
-//     were not all sent;
+//   - a job left planning for longer than SendGrace (its plan message was
+//     lost) is planned and sent as the plan function would; a job with
+//     units never sent for that long has the units no shard holds sent;
+//     so has a retry whose units were not all sent;
 //   - a job running longer than Deadline is failed with the reason: how
 //     many units are in and which are missing.
 type Reconciler struct {
@@ -116,9 +119,9 @@ func (r *Reconciler) one(ctx context.Context, id string, rep *ReconcileReport) e
 			rep.Failed++
 			return job.Fail(ctx, st, id, -1, fmt.Sprintf("planning did not finish within %s", r.deadline()), now)
 		}
-		// Planning stopped with the request: plan and send as a resubmit
-		// does.
-		if _, err := s.Submit(ctx, rec.Spec); err != nil {
+		// The plan message never came, or kept failing: plan and send as
+		// the plan function does.
+		if err := s.Plan(ctx, id); err != nil {
 			return err
 		}
 		rep.Resent++

@@ -39,10 +39,10 @@ func TestReconcilerLooksAfterEveryUnfinishedJob(t *testing.T) {
 	}
 
 	// complete: every unit folded, the completion lost.
-	_, err := svc.Submit(ctx, spec("complete"))
-	require.NoError(t, err)
+	submitPlanned(t, svc, spec("complete"))
 	fold(t, st, "complete", []int{0, 1, 2, 3}, 4, 1)
-	// unsent: planned, the request died before any unit was sent; unit 1
+	var err error
+	// unsent: planned, the plan function died before any unit was sent; unit 1
 	// arrived anyway (a send that failed half way).
 	_, err = job.Create(ctx, st, spec("unsent"), c.t)
 	require.NoError(t, err)
@@ -51,16 +51,14 @@ func TestReconcilerLooksAfterEveryUnfinishedJob(t *testing.T) {
 	_, err = job.SetPlan(ctx, st, "unsent", plan, c.t)
 	require.NoError(t, err)
 	fold(t, st, "unsent", []int{1}, 4, plan.Shards)
-	// unplanned: the request died before planning.
+	// unplanned: its plan message was lost.
 	_, err = job.Create(ctx, st, spec("unplanned"), c.t)
 	require.NoError(t, err)
 	// slow: sent, two units in, the rest never come.
-	_, err = svc.Submit(ctx, spec("slow"))
-	require.NoError(t, err)
+	submitPlanned(t, svc, spec("slow"))
 	fold(t, st, "slow", []int{0, 2}, 4, 1)
 	// failed and done jobs are left alone.
-	_, err = svc.Submit(ctx, spec("failed"))
-	require.NoError(t, err)
+	submitPlanned(t, svc, spec("failed"))
 	require.NoError(t, job.Fail(ctx, st, "failed", 3, "boom", c.t))
 
 	r := &Reconciler{Service: svc, Jobs: st, SendGrace: time.Minute, Deadline: time.Hour}

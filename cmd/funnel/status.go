@@ -110,7 +110,7 @@ func writeStatus(w io.Writer, st *job.Status) error {
 		tw.printf("failure    %s\n", st.Failure)
 	}
 	tw.printf("input      %d files, %s\n", st.Files, formatBytes(st.Bytes))
-	tw.printf("units      %d planned, %d done, %d failed\n", st.Units.Planned, st.Units.Done, st.Units.Failed)
+	tw.printf("units      %d planned, %d sent, %d done, %d failed\n", st.Units.Planned, st.Units.Sent, st.Units.Done, st.Units.Failed)
 	if st.UnitBytes > 0 {
 		how := "as asked"
 		if st.UnitSizeAuto {

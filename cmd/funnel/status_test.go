@@ -22,7 +22,7 @@ func TestStatus(t *testing.T) {
 	out := stdout.String()
 	assert.Contains(t, out, "job        j1\n")
 	assert.Contains(t, out, "state      running\n")
-	assert.Contains(t, out, "units      2 planned, 1 done, 0 failed\n")
+	assert.Contains(t, out, "units      2 planned, 2 sent, 1 done, 0 failed\n")
 	assert.Contains(t, out, "input      2 files, 96 B\n")
 
 	// Flags after the job ID, as people type them; the job is done now.

@@ -74,10 +74,10 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		f.specs = append(f.specs, spec)
-		answer(http.StatusAccepted, map[string]any{"id": "j1", "state": "running"})
+		answer(http.StatusAccepted, map[string]any{"id": "j1", "state": "planning"})
 	case r.Method == http.MethodGet && r.URL.Path == "/api/jobs/j1":
 		f.reads++
-		st := job.Status{ID: "j1", State: job.Running, Transport: "queue", Files: 2, Bytes: 96, Units: job.UnitCounts{Planned: 2, Done: 1}, Rows: job.RowCounts{Accepted: 2}}
+		st := job.Status{ID: "j1", State: job.Running, Transport: "queue", Files: 2, Bytes: 96, Units: job.UnitCounts{Planned: 2, Sent: 2, Done: 1}, Rows: job.RowCounts{Accepted: 2}}
 		if f.reads > 1 {
 			st.State, st.Units.Done, st.Rows.Accepted = job.Done, 2, 3
 			st.Timings = job.Timings{PartitionSeconds: 0.1, AggregateSeconds: 0.5, MergeSeconds: 0.2, ElapsedSeconds: 0.9}

@@ -1,7 +1,8 @@
 // Command partition is funnel's first stage as an Azure Functions custom
-// handler: the job API (submit, status, result, retry), the planner that
-// cuts input blobs into work units, and the reconciler (a timer trigger)
-// that looks after unfinished jobs. See package partition and
+// handler: the job API (submit, status, result, retry), the plan function
+// (a queue trigger on <prefix>plans) that cuts input blobs into work units
+// and sends them, and the reconciler (a timer trigger) that looks after
+// unfinished jobs. See package partition and
 // cmd/internal/stagerun for its settings; besides those:
 //
 //	FUNNEL_INPUT_CONTAINERS  the input containers jobs may read: names, or
@@ -9,7 +10,9 @@
 //	                         (default "input"); funnel's own containers and
 //	                         the host's (azure-webjobs-*) are always refused
 //	FUNNEL_RECONCILE_GRACE   how long a job may stay unplanned or unsent
-//	                         before the reconciler sends it (default 5m)
+//	                         (its plan message lost, its plan function
+//	                         stopped) before the reconciler plans and
+//	                         sends it (default 5m)
 //	FUNNEL_JOB_DEADLINE      how long a job may run before the reconciler
 //	                         fails it as stuck (default 1h)
 package main

@@ -341,13 +341,17 @@ func TestBicepSettingsAreWhatTheCodeReads(t *testing.T) {
 
 // TestBicepCreatesWhatTheTriggersListenOn: every trigger queue and
 // container of the packaged apps (resolved with the default FUNNEL_PREFIX)
-// is created by the Bicep, and the app names keep host IDs apart.
+// is created by the Bicep, every queue an output binding writes to is
+// created and has a trigger listening on it, and the app names keep host
+// IDs apart.
 func TestBicepCreatesWhatTheTriggersListenOn(t *testing.T) {
 	main := bicepFiles(t)["main.bicep"].text
 	created := strings.ReplaceAll(blockAfter(t, main[strings.Index(main, "module storage"):], "params: {"), "${funnelPrefix}", transport.DefaultPrefix)
 	created = strings.ReplaceAll(created, "jobsContainer", "'"+job.DefaultContainer+"'")
 	apps := assembleApps(t)
 	settings := localstack.AppSettings()
+	listened := map[string]bool{}
+	written := map[string]string{}
 	for _, app := range localstack.Apps() {
 		ts, err := funchost.Triggers(filepath.Join(apps, app), settings)
 		require.NoError(t, err)
@@ -355,10 +359,19 @@ func TestBicepCreatesWhatTheTriggersListenOn(t *testing.T) {
 			switch tr.Type {
 			case "queueTrigger":
 				assert.Contains(t, created, "'"+tr.Queue+"'", "%s/%s", app, tr.Function)
+				listened[tr.Queue] = true
 			case "blobTrigger":
 				assert.Contains(t, created, "'"+tr.Container+"'", "%s/%s", app, tr.Function)
 			}
+			for _, q := range tr.OutputQueues {
+				written[q] = app + "/" + tr.Function
+			}
 		}
+	}
+	require.NotEmpty(t, written, "the job API's plan message is a queue output")
+	for q, fn := range written {
+		assert.Contains(t, created, "'"+q+"'", "%s writes to it", fn)
+		assert.True(t, listened[q], "%s writes to %s, which no trigger listens on", fn, q)
 	}
 	assert.Contains(t, created, "'"+job.DefaultContainer+"'")
 

@@ -79,8 +79,10 @@ module storage 'modules/storage.bicep' = {
     queues: [
       '${funnelPrefix}units'
       '${funnelPrefix}partials'
+      '${funnelPrefix}plans'
       '${funnelPrefix}units-poison'
       '${funnelPrefix}partials-poison'
+      '${funnelPrefix}plans-poison'
       'webjobs-blobtrigger-poison'
     ]
   }

@@ -21,6 +21,9 @@ type Trigger struct {
 	// Schedule is a timer trigger's NCRONTAB schedule.
 	Schedule string
 	Disabled bool
+	// OutputQueues are the queues the function's queue output bindings
+	// write to (a name with a {binding expression} is given as written).
+	OutputQueues []string
 }
 
 // Triggers reads the app folder dir (host.json and */function.json) with
@@ -49,6 +52,11 @@ func Triggers(dir string, settings map[string]string) ([]Trigger, error) {
 			continue
 		}
 		t := Trigger{Function: f.Name, Disabled: f.Disabled}
+		for _, o := range f.Outputs {
+			if o.Type == typeQueue {
+				t.OutputQueues = append(t.OutputQueues, o.QueueName)
+			}
+		}
 		switch b.Type {
 		case typeQueueTrigger:
 			t.Type, t.Queue = "queueTrigger", b.QueueName

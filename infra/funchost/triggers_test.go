@@ -13,8 +13,8 @@ func TestTriggers(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []Trigger{
 		{Function: "Echo", Type: "httpTrigger", Route: "echo/{id:alpha}/{tail?}"},
-		{Function: "OnBlob", Type: "blobTrigger", Container: "uploads", Path: "uploads/in/{name}", Source: "EventGrid"},
-		{Function: "Work", Type: "queueTrigger", Queue: "work"},
+		{Function: "OnBlob", Type: "blobTrigger", Container: "uploads", Path: "uploads/in/{name}", Source: "EventGrid", OutputQueues: []string{"out"}},
+		{Function: "Work", Type: "queueTrigger", Queue: "work", OutputQueues: []string{"out"}},
 	}, got)
 
 	delete(settings, "BlobContainer")
