@@ -3,10 +3,13 @@ package job
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/funnelpipe/funnel/storage"
 )
 
 // FoldOutcome says what Fold did.
@@ -26,7 +29,7 @@ func Fold(ctx context.Context, st Store, m *PartialMsg) (FoldOutcome, error) {
 		return FoldOutcome{}, err
 	}
 	req := &foldRequest{m: m}
-	err := foldBatch(ctx, st, []*foldRequest{req})
+	err := foldBatch(ctx, st, []*foldRequest{req}, nil)
 	return req.out, err
 }
 
@@ -35,20 +38,44 @@ func Fold(ctx context.Context, st Store, m *PartialMsg) (FoldOutcome, error) {
 const foldTimeout = time.Minute
 
 // Folder folds partials like Fold, but the partials of one shard that
-// arrive while a write to that shard is in flight go into its next write
-// together (group commit): one read and one conditional write per batch
-// instead of per partial, and no ETag conflicts among the folds of one
-// process. Each caller returns only when the write that holds its partial
-// has succeeded (or with that write's error), so exactly once holds as for
-// Fold. The zero value is ready; a Folder is safe for concurrent use.
+// arrive while a write to that shard is pending go into one write together
+// (group commit): one read and one conditional write per batch instead of
+// per partial, and no ETag conflicts among the folds of one process. Each
+// caller returns only when the write that holds its partial has succeeded
+// (or with that write's error), so exactly once holds as for Fold: a
+// partial is acknowledged only once it is in the shard. The zero value is
+// ready; a Folder is safe for concurrent use.
+//
+// With a Window, a batch's writer first reads the shard and then waits up
+// to Window for more partials of it before writing, unless the shard is
+// complete with the partials waiting (its last unit is never held back),
+// MaxBatch partials of the shard wait, or MaxBatch partials of all shards
+// wait in this Folder (the invocations they hold are the host's to give:
+// holding more than its batch would stall the queue). Partials reach a
+// merge one by one as the units finish, so without a window nearly every
+// partial is written on its own; with one, a write holds what the shard's
+// share of the arrival rate brings in a Window.
 type Folder struct {
-	mu     sync.Mutex
-	shards map[string]*shardQueue
+	// Window is how long a batch waits for more partials of its shard; 0
+	// writes what is waiting at once.
+	Window time.Duration
+	// MaxBatch ends a wait early (default DefaultMaxBatch).
+	MaxBatch int
+
+	mu      sync.Mutex
+	shards  map[string]*shardQueue
+	waiting int // partials in every shard's pending list
+	flushes int // times the Folder filled: every batch gathering then writes
 }
+
+// DefaultMaxBatch is Folder.MaxBatch's default: the host's default queue
+// batch size (host.json extensions.queues.batchSize).
+const DefaultMaxBatch = 16
 
 type shardQueue struct {
 	pending []*foldRequest
-	busy    bool // a batch is being written
+	busy    bool          // a batch is being gathered or written
+	arrived chan struct{} // signalled when a partial joins pending or the Folder fills
 }
 
 type foldRequest struct {
@@ -59,8 +86,15 @@ type foldRequest struct {
 	lead chan struct{} // closed when this request is to write the next batch
 }
 
+func (f *Folder) maxBatch() int {
+	if f.MaxBatch > 0 {
+		return f.MaxBatch
+	}
+	return DefaultMaxBatch
+}
+
 // Fold folds m into its shard of st, in a batch with the other partials of
-// that shard waiting at the time.
+// that shard waiting at the time (or arriving within the Window).
 func (f *Folder) Fold(ctx context.Context, st Store, m *PartialMsg) (FoldOutcome, error) {
 	if err := m.check(); err != nil {
 		return FoldOutcome{}, err
@@ -73,13 +107,23 @@ func (f *Folder) Fold(ctx context.Context, st Store, m *PartialMsg) (FoldOutcome
 	}
 	q := f.shards[key]
 	if q == nil {
-		q = &shardQueue{}
+		q = &shardQueue{arrived: make(chan struct{}, 1)}
 		f.shards[key] = q
 	}
 	q.pending = append(q.pending, req)
+	f.waiting++
 	leader := !q.busy
 	if leader {
 		q.busy = true
+	}
+	if f.waiting >= f.maxBatch() {
+		// Every gathering batch writes now, not only this shard's.
+		f.flushes++
+		for _, o := range f.shards {
+			signal(o.arrived)
+		}
+	} else {
+		signal(q.arrived)
 	}
 	f.mu.Unlock()
 	if !leader {
@@ -89,13 +133,10 @@ func (f *Folder) Fold(ctx context.Context, st Store, m *PartialMsg) (FoldOutcome
 		case <-req.lead:
 		}
 	}
-	// This caller writes the batch: every partial of the shard waiting now.
-	f.mu.Lock()
-	batch := q.pending
-	q.pending = nil
-	f.mu.Unlock()
+	// This caller writes the batch: every partial of the shard waiting
+	// now, or by the end of the window.
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), foldTimeout)
-	err := foldBatch(bctx, st, batch)
+	batch, err := f.gather(bctx, st, q, m)
 	cancel()
 	for _, r := range batch {
 		if err != nil {
@@ -115,12 +156,93 @@ func (f *Folder) Fold(ctx context.Context, st Store, m *PartialMsg) (FoldOutcome
 	return req.out, req.err
 }
 
+// signal wakes the gatherer listening on c without blocking.
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// gather collects the batch of q's shard (see Folder) and folds it; it
+// returns the batch, whose outcomes are set.
+func (f *Folder) gather(ctx context.Context, st Store, q *shardQueue, m0 *PartialMsg) ([]*foldRequest, error) {
+	take := func() []*foldRequest {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		batch := q.pending
+		q.pending = nil
+		f.waiting -= len(batch)
+		return batch
+	}
+	if f.Window <= 0 {
+		batch := take()
+		return batch, foldBatch(ctx, st, batch, nil)
+	}
+	k := ShardOf(m0.Index, m0.Shards)
+	name := shardName(m0.Job, k)
+	cur, etag, err := st.Get(ctx, name)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return take(), err
+	}
+	sh, err := decodeShard(cur)
+	if err != nil {
+		return take(), fmt.Errorf("job %s shard %d: %w", m0.Job, k, err)
+	}
+	units := ShardUnits(m0.Count, m0.Shards, k)
+	f.mu.Lock()
+	flushes := f.flushes
+	f.mu.Unlock()
+	timer := time.NewTimer(f.Window)
+	defer timer.Stop()
+	for !f.full(q, sh, units, flushes) {
+		select {
+		case <-q.arrived:
+		case <-timer.C:
+			batch := take()
+			return batch, foldBatch(ctx, st, batch, &read{cur, etag})
+		}
+	}
+	batch := take()
+	return batch, foldBatch(ctx, st, batch, &read{cur, etag})
+}
+
+// full reports whether a gathering batch should be written now: the shard
+// read as sh would be complete with the partials waiting, or enough wait
+// in the shard or have waited in the Folder since the gathering began
+// (when f.flushes was flushes).
+func (f *Folder) full(q *shardQueue, sh *Shard, units, flushes int) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(q.pending) >= f.maxBatch() || f.waiting >= f.maxBatch() || f.flushes != flushes {
+		return true
+	}
+	have := len(sh.Applied)
+	seen := map[int]bool{}
+	for _, r := range q.pending {
+		i := r.m.Index
+		if _, found := slices.BinarySearch(sh.Applied, i); !found && !seen[i] {
+			seen[i] = true
+			have++
+		}
+	}
+	return have >= units
+}
+
+// read is a document as read, with its ETag ("" when it was missing).
+type read struct {
+	data []byte
+	etag string
+}
+
 // foldBatch folds the partials of reqs, all of one shard, in one
-// conditional write, and sets each request's outcome.
-func foldBatch(ctx context.Context, st Store, reqs []*foldRequest) error {
+// conditional write, and sets each request's outcome. first, if not nil,
+// is the shard as just read: the first attempt writes on it instead of
+// reading again.
+func foldBatch(ctx context.Context, st Store, reqs []*foldRequest, first *read) error {
 	m0 := reqs[0].m
 	k := ShardOf(m0.Index, m0.Shards)
-	_, err := update(ctx, st, shardName(m0.Job, k), func(cur []byte) ([]byte, error) {
+	_, err := updateFrom(ctx, st, shardName(m0.Job, k), first, func(cur []byte) ([]byte, error) {
 		sh, err := decodeShard(cur)
 		if err != nil {
 			return nil, fmt.Errorf("job %s shard %d: %w", m0.Job, k, err)
