@@ -46,19 +46,24 @@ const foldTimeout = time.Minute
 // partial is acknowledged only once it is in the shard. The zero value is
 // ready; a Folder is safe for concurrent use.
 //
-// With a Window, a batch's writer first reads the shard and then waits up
-// to Window for more partials of it before writing, unless the shard is
-// complete with the partials waiting (its last unit is never held back),
-// MaxBatch partials of the shard wait, or MaxBatch partials of all shards
-// wait in this Folder (the invocations they hold are the host's to give:
-// holding more than its batch would stall the queue). Partials reach a
-// merge one by one as the units finish, so without a window nearly every
-// partial is written on its own; with one, a write holds what the shard's
-// share of the arrival rate brings in a Window.
+// With a Window, a batch's writer first reads the shard and then waits for
+// more partials of it while the host keeps delivering: it writes once no
+// partial of any shard has reached the Folder for Idle (the host has
+// handed over what it fetched, and the invocations waiting here are the
+// ones it counts as in flight, so waiting longer would only stall the
+// queue), once Window has passed, at once when the shard would be complete
+// with the partials waiting (its last unit is never held back), or when
+// MaxBatch partials wait in the shard or in the whole Folder. Partials
+// reach a merge one by one as units finish, so without a window nearly
+// every partial is written on its own; with one, a write holds what the
+// host delivered together.
 type Folder struct {
-	// Window is how long a batch waits for more partials of its shard; 0
-	// writes what is waiting at once.
+	// Window is how long a batch waits for more partials of its shard at
+	// most; 0 writes what is waiting at once.
 	Window time.Duration
+	// Idle ends the wait when no partial has arrived for that long
+	// (default DefaultIdle).
+	Idle time.Duration
 	// MaxBatch ends a wait early (default DefaultMaxBatch).
 	MaxBatch int
 
@@ -68,6 +73,18 @@ type Folder struct {
 	flushes int // times the Folder filled: every batch gathering then writes
 }
 
+// DefaultIdle is Folder.Idle's default: longer than the host takes to
+// hand a fetched batch of messages to the handler, short beside a unit's
+// run.
+const DefaultIdle = 50 * time.Millisecond
+
+func (f *Folder) idle() time.Duration {
+	if f.Idle > 0 {
+		return f.Idle
+	}
+	return DefaultIdle
+}
+
 // DefaultMaxBatch is Folder.MaxBatch's default: the host's default queue
 // batch size (host.json extensions.queues.batchSize).
 const DefaultMaxBatch = 16
@@ -75,15 +92,16 @@ const DefaultMaxBatch = 16
 type shardQueue struct {
 	pending []*foldRequest
 	busy    bool          // a batch is being gathered or written
-	arrived chan struct{} // signalled when a partial joins pending or the Folder fills
+	arrived chan struct{} // signalled when a partial reaches the Folder
 }
 
 type foldRequest struct {
-	m    *PartialMsg
-	out  FoldOutcome
-	err  error
-	done chan struct{} // closed when the batch that held m is written
-	lead chan struct{} // closed when this request is to write the next batch
+	m       *PartialMsg
+	out     FoldOutcome
+	err     error
+	flushes int           // the Folder's flushes when m arrived
+	done    chan struct{} // closed when the batch that held m is written
+	lead    chan struct{} // closed when this request is to write the next batch
 }
 
 func (f *Folder) maxBatch() int {
@@ -110,6 +128,7 @@ func (f *Folder) Fold(ctx context.Context, st Store, m *PartialMsg) (FoldOutcome
 		q = &shardQueue{arrived: make(chan struct{}, 1)}
 		f.shards[key] = q
 	}
+	req.flushes = f.flushes
 	q.pending = append(q.pending, req)
 	f.waiting++
 	leader := !q.busy
@@ -119,11 +138,9 @@ func (f *Folder) Fold(ctx context.Context, st Store, m *PartialMsg) (FoldOutcome
 	if f.waiting >= f.maxBatch() {
 		// Every gathering batch writes now, not only this shard's.
 		f.flushes++
-		for _, o := range f.shards {
-			signal(o.arrived)
-		}
-	} else {
-		signal(q.arrived)
+	}
+	for _, o := range f.shards {
+		signal(o.arrived)
 	}
 	f.mu.Unlock()
 	if !leader {
@@ -136,7 +153,7 @@ func (f *Folder) Fold(ctx context.Context, st Store, m *PartialMsg) (FoldOutcome
 	// This caller writes the batch: every partial of the shard waiting
 	// now, or by the end of the window.
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), foldTimeout)
-	batch, err := f.gather(bctx, st, q, m)
+	batch, err := f.gather(bctx, st, q, req)
 	cancel()
 	for _, r := range batch {
 		if err != nil {
@@ -166,7 +183,8 @@ func signal(c chan struct{}) {
 
 // gather collects the batch of q's shard (see Folder) and folds it; it
 // returns the batch, whose outcomes are set.
-func (f *Folder) gather(ctx context.Context, st Store, q *shardQueue, m0 *PartialMsg) ([]*foldRequest, error) {
+func (f *Folder) gather(ctx context.Context, st Store, q *shardQueue, lead *foldRequest) ([]*foldRequest, error) {
+	m0 := lead.m
 	take := func() []*foldRequest {
 		f.mu.Lock()
 		defer f.mu.Unlock()
@@ -190,17 +208,19 @@ func (f *Folder) gather(ctx context.Context, st Store, q *shardQueue, m0 *Partia
 		return take(), fmt.Errorf("job %s shard %d: %w", m0.Job, k, err)
 	}
 	units := ShardUnits(m0.Count, m0.Shards, k)
-	f.mu.Lock()
-	flushes := f.flushes
-	f.mu.Unlock()
-	timer := time.NewTimer(f.Window)
-	defer timer.Stop()
-	for !f.full(q, sh, units, flushes) {
+	window := time.NewTimer(f.Window)
+	defer window.Stop()
+	idle := time.NewTimer(f.idle())
+	defer idle.Stop()
+wait:
+	for !f.full(q, sh, units, lead.flushes) {
 		select {
 		case <-q.arrived:
-		case <-timer.C:
-			batch := take()
-			return batch, foldBatch(ctx, st, batch, &read{cur, etag})
+			idle.Reset(f.idle())
+		case <-idle.C:
+			break wait
+		case <-window.C:
+			break wait
 		}
 	}
 	batch := take()
@@ -209,8 +229,8 @@ func (f *Folder) gather(ctx context.Context, st Store, q *shardQueue, m0 *Partia
 
 // full reports whether a gathering batch should be written now: the shard
 // read as sh would be complete with the partials waiting, or enough wait
-// in the shard or have waited in the Folder since the gathering began
-// (when f.flushes was flushes).
+// in the shard or have waited in the Folder since the gatherer's own
+// partial arrived (when f.flushes was flushes).
 func (f *Folder) full(q *shardQueue, sh *Shard, units, flushes int) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
