@@ -16,7 +16,9 @@ import (
 type FoldOutcome struct {
 	// Applied is false when the unit had been folded before (a duplicate).
 	Applied bool
-	// ShardComplete is true when the unit's shard holds all its units.
+	// ShardComplete is true when the unit's shard holds all its units and
+	// this fold is to run the job's completion check: of the folds written
+	// together by a Folder, only the first.
 	ShardComplete bool
 }
 
@@ -286,8 +288,11 @@ func foldBatch(ctx context.Context, st Store, reqs []*foldRequest, first *read) 
 				sh.Last = m.Finished.UTC()
 			}
 		}
-		for _, r := range reqs {
-			r.out.ShardComplete = len(sh.Applied) == ShardUnits(r.m.Count, r.m.Shards, k)
+		// One completion check per write is enough: the first fold of the
+		// batch runs it, and if that check fails, its retry (a duplicate,
+		// which finds the shard complete) runs it again.
+		for i, r := range reqs {
+			r.out.ShardComplete = i == 0 && len(sh.Applied) == ShardUnits(r.m.Count, r.m.Shards, k)
 		}
 		if !changed {
 			return nil, nil

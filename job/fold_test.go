@@ -83,7 +83,10 @@ func TestFolderWindowWritesACompleteShardAtOnce(t *testing.T) {
 		}
 	}
 	assert.Equal(t, n, applied, "each unit once, the duplicate of unit 1 not again")
-	assert.Equal(t, n+1, complete, "every fold of the batch sees the shard complete")
+	// One completion check for the batch; the duplicate of unit 1, if it
+	// came after the write, runs one more.
+	assert.GreaterOrEqual(t, complete, 1)
+	assert.LessOrEqual(t, complete, 2)
 	assert.Equal(t, int64(1), st.writes.Load(), "one write for the batch, none for the duplicate")
 	// The write uses the gatherer's read; the duplicate of unit 1 may come
 	// after the write and read the complete shard.
@@ -105,10 +108,19 @@ func TestFolderWindowCountsWhatTheShardHolds(t *testing.T) {
 	f := &Folder{Window: time.Hour, Idle: time.Hour, MaxBatch: 100}
 	outs := foldAll(t, f, st, "h", n, 1, 2, 3, 4, 5)
 	assert.False(t, outs[0].Applied, "unit 2 was folded before")
+	complete := 0
+	for _, o := range outs {
+		if o.ShardComplete {
+			complete++
+		}
+	}
 	for _, o := range outs[1:] {
 		assert.True(t, o.Applied)
-		assert.True(t, o.ShardComplete)
 	}
+	// One completion check for the batch; unit 2, if it came after the
+	// write, runs one more.
+	assert.GreaterOrEqual(t, complete, 1)
+	assert.LessOrEqual(t, complete, 2)
 }
 
 // MaxBatch partials of one shard, or of all shards together, end the wait.
@@ -182,10 +194,14 @@ func TestFolderWindowReadFailure(t *testing.T) {
 	require.ErrorIs(t, err, storage.ErrUnavailable)
 	st.fail.Store(false)
 	outs := foldAll(t, f, st, "r", n, 1, 0, 1, 2)
+	complete := 0
 	for _, o := range outs {
 		assert.True(t, o.Applied)
-		assert.True(t, o.ShardComplete)
+		if o.ShardComplete {
+			complete++
+		}
 	}
+	assert.Equal(t, 1, complete, "the three fold in one write, which runs one completion check")
 }
 
 type failingReads struct {

@@ -39,8 +39,10 @@ const (
 // DefaultFoldWindow is how long the merge binary lets a shard's batch wait
 // for more partials (job.Folder.Window). Partials arrive one per unit as
 // the units finish, so a write per partial would be the job's main cost
-// (a blob write costs 13 blob reads); a shard's last partials are never
-// held back, so the window does not delay a job's result.
+// (a blob write costs 13 blob reads). A batch also ends when the host has
+// delivered nothing for job.DefaultIdle, so that the waiting invocations do
+// not stall the queue, and a shard's last partials are never held back, so
+// the window does not delay a job's result.
 const DefaultFoldWindow = 500 * time.Millisecond
 
 // Stage folds partials into job state.
