@@ -594,6 +594,12 @@ func (c *configRunner) once(ctx context.Context, cfg bench.Config, rep int, warm
 	if m.StorageOps, err = bench.StorageOpsFromUsage(d.Usage); err != nil {
 		return m, x, err
 	}
+	m.StorageOpsBySource = map[string][]bench.StorageOp{}
+	for src, u := range d.UsageBySource {
+		if m.StorageOpsBySource[src], err = bench.StorageOpsFromUsage(u); err != nil {
+			return m, x, err
+		}
+	}
 	m.Instances = d.Instances
 	m.Concurrency = &bench.Concurrency{Queue: c.limits.QueueConcurrency(), Blob: c.limits.BlobMaxDegreeOfParallelism, Processors: c.limits.Processors}
 	x.restarted = d.Restarted

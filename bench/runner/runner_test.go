@@ -415,6 +415,8 @@ func TestProberDiff(t *testing.T) {
 	assert.Equal(t, map[string]float64{"host": 2, "aggregate": 20, "merge": 7}, d.BySource,
 		"the restarted merge's counters count whole, not minus the old process's")
 	assert.Equal(t, map[string]int64{"host": 20, "aggregate": 200, "merge": 70}, d.BlobReadBytes)
+	assert.Equal(t, []account.Usage{u("merge", 7)}, d.UsageBySource["merge"], "the operations of each source")
+	assert.Equal(t, 2.0, d.UsageBySource["host"][0].Requests)
 	require.Len(t, d.Instances, 2)
 	assert.Equal(t, "aggregate/0", d.Instances[0].Instance)
 	assert.InDelta(t, 0.5, d.Instances[0].CPUSeconds, 1e-9)
