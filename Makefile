@@ -79,13 +79,14 @@ test-short:
 ## sweeps, both transports each: bench-batch (1, 5, 10, 20, 50, 100, 250, 500
 ## chunks), bench-scale (1, 2, 4 instances per app), bench-size (SF 1, 10, 40);
 ## bench-5gb (below) the predecessor's 5 GB experiment.
-## Variables: SF (10 for the benchmarks), CHUNKS (100), UNIT_MB (8),
+## Variables: SF (10 for the benchmarks), CHUNKS (100), UNIT_MB (0: as
+## partition picks it for a job that names none, from the input size),
 ## INSTANCES (1), REPS (5), WARMUP (1), ARCH (this machine's; arm64 on an
 ## amd64 machine runs under qemu-aarch64-static, timings marked emulated),
 ## BENCH_OUT (bench/results), BENCH_FLAGS (more `funnel bench` flags, e.g.
 ## --note "..."). Generated data is cached in ~/.cache/funnel/bench.
 BENCH_SF    = $(if $(filter file,$(origin SF)),10,$(SF))
-UNIT_MB     ?= 8
+UNIT_MB     ?= 0
 INSTANCES   ?= 1
 REPS        ?= 5
 WARMUP      ?= 1

@@ -126,6 +126,11 @@ type Measurement struct {
 	// StorageOps counts the storage requests made during the job by the
 	// handlers and the host (trigger polling included), by REST operation.
 	StorageOps []StorageOp `json:"storage_ops"`
+	// StorageOpsBySource splits StorageOps by who made the requests:
+	// "host" (the local Functions host: triggers, bindings) or an app
+	// ("partition", "aggregate", "merge"), so that a change's effect on
+	// one component can be read off (absent in results written before it).
+	StorageOpsBySource map[string][]StorageOp `json:"storage_ops_by_source,omitempty"`
 	// Instances holds every handler process's CPU time and peak RSS.
 	Instances []InstanceStats `json:"instances"`
 	// Correct is true when the result equals the exact answer; otherwise

@@ -189,8 +189,9 @@ func expected(n int) aggregate.Result {
 
 func TestFoldExactlyOnceUnderDuplicatesAndRaces(t *testing.T) {
 	var folder Folder
+	windowed := Folder{Window: 2 * time.Millisecond, MaxBatch: 8}
 	for name, fold := range map[string]func(context.Context, Store, *PartialMsg) (FoldOutcome, error){
-		"Fold": Fold, "Folder": folder.Fold,
+		"Fold": Fold, "Folder": folder.Fold, "Folder with a window": windowed.Fold,
 	} {
 		t.Run(name, func(t *testing.T) { testFoldRaces(t, fold) })
 	}

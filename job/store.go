@@ -51,10 +51,21 @@ type Cond struct {
 // fn gets the current content (nil when missing) and returns the new one, or
 // nil to leave the document as it is. It returns the content in force.
 func update(ctx context.Context, st Store, name string, fn func(cur []byte) ([]byte, error)) ([]byte, error) {
+	return updateFrom(ctx, st, name, nil, fn)
+}
+
+// updateFrom is update whose first attempt, when first is not nil, works
+// on the document as the caller read it (first.etag "" for a missing one)
+// instead of reading it again; a later attempt reads it.
+func updateFrom(ctx context.Context, st Store, name string, first *read, fn func(cur []byte) ([]byte, error)) ([]byte, error) {
 	backoff := 5 * time.Millisecond
 	for attempt := 0; ; attempt++ {
-		cur, etag, err := st.Get(ctx, name)
-		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		var cur []byte
+		var etag string
+		var err error
+		if first != nil {
+			cur, etag, first = first.data, first.etag, nil
+		} else if cur, etag, err = st.Get(ctx, name); err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return nil, err
 		}
 		next, err := fn(cur)

@@ -219,8 +219,10 @@ type delta struct {
 	NotReset   []string
 	AzuriteCPU float64 // -1 when unknown
 	// BySource is the storage requests by who made them: "host" or an
-	// app; BlobReadBytes the blob response bytes they read.
+	// app; UsageBySource their counters; BlobReadBytes the blob response
+	// bytes they read.
 	BySource      map[string]float64
+	UsageBySource map[string][]account.Usage
 	BlobReadBytes map[string]int64
 	// GridDeliveries is the Event Grid deliveries to the hosts' blob
 	// webhooks: Event Grid operations in Azure, not storage requests.
@@ -230,7 +232,7 @@ type delta struct {
 // diff computes the storage counts and instance stats between before and
 // after; peak RSS is read now, from the processes of after.
 func (p *prober) diff(before, after snapshot) (delta, error) {
-	d := delta{BySource: map[string]float64{}, BlobReadBytes: map[string]int64{}}
+	d := delta{BySource: map[string]float64{}, UsageBySource: map[string][]account.Usage{}, BlobReadBytes: map[string]int64{}}
 	for src, u := range after.Usage {
 		prev := before.Usage[src]
 		if a, b := after.CPU[src], before.CPU[src]; a.PID != b.PID {
@@ -239,6 +241,7 @@ func (p *prober) diff(before, after snapshot) (delta, error) {
 		du := usageDelta(prev, u)
 		d.Usage = append(d.Usage, du...)
 		app, _, _ := strings.Cut(src, "/")
+		d.UsageBySource[app] = append(d.UsageBySource[app], du...)
 		for _, x := range du {
 			d.BySource[app] += x.Requests
 			if x.Service == account.ServiceBlob {

@@ -143,6 +143,9 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 		if err != nil {
 			return nil, err
 		}
+		if o.AutoUnit {
+			autoUnit(group, d.Bytes)
+		}
 		cr := &configRunner{o: o, cfgs: group, data: d, progress: progress,
 			dir: filepath.Join(work, fmt.Sprintf("%02d-sf%s-c%d-x%d", i+1, bench.FormatFloat(cfg.ScaleFactor), cfg.Chunks, cfg.InstancesPerApp))}
 		ms, cnotes, err := cr.run(ctx)
@@ -535,6 +538,9 @@ func (c *configRunner) once(ctx context.Context, cfg bench.Config, rep int, warm
 		return m, x, err
 	}
 	spec := job.Spec{Transport: cfg.Transport, Input: job.Input{Container: inputContainer, Prefix: inputPrefix}, UnitMB: int(cfg.UnitSizeBytes >> 20)}
+	if c.o.AutoUnit {
+		spec.UnitMB = 0 // partition picks it, as for a user's job
+	}
 	jctx, cancel := context.WithTimeout(ctx, c.o.Timeout)
 	defer cancel()
 	m.SubmittedAt = time.Now()
@@ -552,6 +558,9 @@ func (c *configRunner) once(ctx context.Context, cfg bench.Config, rep int, warm
 		return m, x, c.stackErr(fmt.Errorf("bench: job %s: %w", id, err))
 	case rec.State == job.Failed:
 		m.Mismatch = fmt.Sprintf("job %s failed: %s", id, rec.Failure)
+	case rec.Plan != nil && rec.Plan.UnitBytes != cfg.UnitSizeBytes:
+		// The report states the configuration's unit size.
+		return m, x, fmt.Errorf("bench: job %s ran units of %d bytes, the configuration says %d", id, rec.Plan.UnitBytes, cfg.UnitSizeBytes)
 	}
 
 	select {
@@ -584,6 +593,12 @@ func (c *configRunner) once(ctx context.Context, cfg bench.Config, rep int, warm
 	apportionReads(m.Invocations, m.Roles.Aggregate, d.BlobReadBytes["aggregate"])
 	if m.StorageOps, err = bench.StorageOpsFromUsage(d.Usage); err != nil {
 		return m, x, err
+	}
+	m.StorageOpsBySource = map[string][]bench.StorageOp{}
+	for src, u := range d.UsageBySource {
+		if m.StorageOpsBySource[src], err = bench.StorageOpsFromUsage(u); err != nil {
+			return m, x, err
+		}
 	}
 	m.Instances = d.Instances
 	m.Concurrency = &bench.Concurrency{Queue: c.limits.QueueConcurrency(), Blob: c.limits.BlobMaxDegreeOfParallelism, Processors: c.limits.Processors}

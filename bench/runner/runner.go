@@ -70,8 +70,13 @@ type Options struct {
 	Chunks []int
 	// Instances are handler processes per app.
 	Instances []int
-	// UnitMB is the job's work unit size in MiB (job.DefaultUnitMB if 0).
+	// UnitMB is the job's work unit size in MiB (job.DefaultUnitMB if 0),
+	// unless AutoUnit.
 	UnitMB int
+	// AutoUnit submits jobs without a unit size, so that partition picks
+	// it from the input size (job.AutoUnitBytes); each configuration
+	// records the size picked.
+	AutoUnit bool
 	// Reps measured repetitions per configuration, after WarmUps warm-up
 	// runs (left out of every figure).
 	Reps, WarmUps int
@@ -187,7 +192,7 @@ func (o Options) Validate() error {
 			return bad("%d instances per app: must be 1..%d", n, maxRunnerInstances)
 		}
 	}
-	if o.UnitMB < 1 || o.UnitMB > job.MaxUnitMB {
+	if !o.AutoUnit && (o.UnitMB < 1 || o.UnitMB > job.MaxUnitMB) {
 		return bad("unit size %d MiB: must be 1..%d", o.UnitMB, job.MaxUnitMB)
 	}
 	if o.Reps < 1 || o.Reps > maxRunnerReps {
@@ -237,13 +242,30 @@ func (o Options) Configs() []bench.Config {
 				for _, t := range o.Transports {
 					out = append(out, bench.Config{
 						Transport: t, Arch: o.Arch, Emulated: emulated, ScaleFactor: sf, Chunks: c,
-						UnitSizeBytes: int64(o.UnitMB) << 20, InstancesPerApp: n,
+						UnitSizeBytes: o.unitBytes(), InstancesPerApp: n,
 					})
 				}
 			}
 		}
 	}
 	return out
+}
+
+// unitBytes is the configurations' unit size: 0 with AutoUnit until the
+// input's size is known (autoUnit).
+func (o Options) unitBytes() int64 {
+	if o.AutoUnit {
+		return 0
+	}
+	return int64(o.UnitMB) << 20
+}
+
+// autoUnit gives the configurations of one input the unit size partition
+// picks for it when a job names none.
+func autoUnit(group []bench.Config, inputBytes int64) {
+	for i := range group {
+		group[i].UnitSizeBytes = job.AutoUnitBytes(inputBytes, job.DefaultParallelism)
+	}
 }
 
 // DefaultLabel names a report after what it holds: the transport alone,

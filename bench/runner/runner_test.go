@@ -23,6 +23,7 @@ import (
 	"github.com/funnelpipe/funnel/bench"
 	"github.com/funnelpipe/funnel/infra/funchost"
 	"github.com/funnelpipe/funnel/infra/procstat"
+	"github.com/funnelpipe/funnel/job"
 	"github.com/funnelpipe/funnel/testing_data/reference"
 	"github.com/funnelpipe/funnel/transport/account"
 )
@@ -101,6 +102,26 @@ func TestConfigsExpansion(t *testing.T) {
 		assert.False(t, c.Emulated)
 		require.NoError(t, c.Validate())
 	}
+}
+
+// With AutoUnit the configurations get the unit size partition picks for
+// their input, and no unit size is asked for.
+func TestAutoUnit(t *testing.T) {
+	o := runnerOpts()
+	o.UnitMB = 0
+	o.AutoUnit = true
+	require.NoError(t, o.Validate())
+	cs := o.Configs()
+	for _, c := range cs {
+		assert.Zero(t, c.UnitSizeBytes)
+	}
+	autoUnit(cs, 982_730_907) // SF 40
+	for _, c := range cs {
+		assert.Equal(t, int64(15<<20), c.UnitSizeBytes)
+		require.NoError(t, c.Validate())
+	}
+	autoUnit(cs, 245_000_000) // SF 10: the smallest automatic size
+	assert.Equal(t, int64(job.MinAutoUnit), cs[0].UnitSizeBytes)
 }
 
 func TestSweeps(t *testing.T) {
@@ -394,6 +415,8 @@ func TestProberDiff(t *testing.T) {
 	assert.Equal(t, map[string]float64{"host": 2, "aggregate": 20, "merge": 7}, d.BySource,
 		"the restarted merge's counters count whole, not minus the old process's")
 	assert.Equal(t, map[string]int64{"host": 20, "aggregate": 200, "merge": 70}, d.BlobReadBytes)
+	assert.Equal(t, []account.Usage{u("merge", 7)}, d.UsageBySource["merge"], "the operations of each source")
+	assert.Equal(t, 2.0, d.UsageBySource["host"][0].Requests)
 	require.Len(t, d.Instances, 2)
 	assert.Equal(t, "aggregate/0", d.Instances[0].Instance)
 	assert.InDelta(t, 0.5, d.Instances[0].CPUSeconds, 1e-9)

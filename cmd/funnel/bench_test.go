@@ -52,6 +52,10 @@ func TestBenchFlags(t *testing.T) {
 				assert.Equal(t, "queue", o.Label)
 				assert.Len(t, o.Configs(), 8)
 			}},
+		{name: "automatic unit size", args: []string{"--unit-mb", "0"}, check: func(t *testing.T, o runner.Options) {
+			assert.True(t, o.AutoUnit)
+			assert.Zero(t, o.Configs()[0].UnitSizeBytes, "picked once the input's size is known")
+		}},
 		{name: "batch sweep", args: []string{"--sweep", "batch", "--sf", "1"}, check: func(t *testing.T, o runner.Options) {
 			assert.Equal(t, []int{1, 5, 10, 20, 50, 100, 250, 500}, o.Chunks)
 			assert.Equal(t, "batch-sweep", o.Label)
@@ -118,7 +122,7 @@ func TestBenchFlagErrors(t *testing.T) {
 		{[]string{"--instances", "17"}, "instances per app"},
 		{[]string{"--reps", "0"}, "repetitions"},
 		{[]string{"--warmup", "-1"}, "warm-up"},
-		{[]string{"--unit-mb", "0"}, "--unit-mb 0"},
+		{[]string{"--unit-mb", "-1"}, "--unit-mb -1"},
 		{[]string{"--unit-mb", "2048"}, "unit size"},
 		{[]string{"--arch", "386"}, `arch "386"`},
 		{[]string{"--sweep", "latency"}, "sweep"},
