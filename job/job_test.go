@@ -84,7 +84,8 @@ func TestPlanCoversEveryByteOnce(t *testing.T) {
 		assert.Equal(t, i, u.Index)
 		assert.Equal(t, p.Units, u.Count)
 		if i < len(units)-1 {
-			assert.Equal(t, int64(ub), u.Bytes(), "unit %d is full", i)
+			assert.GreaterOrEqual(t, u.Bytes(), int64(ub), "unit %d is full", i)
+			assert.LessOrEqual(t, u.Bytes(), int64(ub+ub/4), "unit %d holds at most a quarter unit more", i)
 		}
 		for _, part := range u.Parts {
 			assert.Equal(t, next[part.File], part.Start, "unit %d: %s starts where the previous part ended", i, part.File)
@@ -110,6 +111,71 @@ func TestManySmallFilesShareUnits(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, (500+MaxParts-1)/MaxParts, p.Units, "a unit closes at MaxParts files")
 	assert.Len(t, Cut(files, 8<<20), p.Units)
+}
+
+// Files a little larger than a unit (dbgen chunks of 9.35 MiB in 8 MiB
+// units) are read whole, one unit and one read each, instead of each unit
+// taking the sliver the previous one left and two reads; a remainder above
+// a quarter unit is still cut off.
+func TestCutKeepsFilesSlightlyLargerThanAUnitWhole(t *testing.T) {
+	const ub = 8 << 20
+	files := make([]File, 100)
+	for i := range files {
+		files[i] = File{Name: fmt.Sprintf("c%03d", i), Size: 9_804_000}
+	}
+	units := Cut(files, ub)
+	require.Len(t, units, 100)
+	for i, u := range units {
+		require.Len(t, u, 1, "unit %d", i)
+		assert.Equal(t, Part{File: files[i].Name, Size: files[i].Size, Start: 0, End: files[i].Size}, u[0])
+	}
+	p, err := MakePlan(files, ub)
+	require.NoError(t, err)
+	assert.Equal(t, 100, p.Units, "MakePlan counts what Cut cuts")
+
+	// 2.5 MiB more than a unit is over the quarter: the file is split.
+	big := []File{{Name: "big", Size: ub + ub/4 + 1}}
+	units = Cut(big, ub)
+	require.Len(t, units, 2)
+	assert.Equal(t, int64(ub), units[0][0].End)
+	// Exactly a quarter more stays whole.
+	units = Cut([]File{{Name: "big", Size: ub + ub/4}}, ub)
+	require.Len(t, units, 1)
+}
+
+// Over random inputs: MakePlan counts what Cut cuts, every byte of every
+// file is in exactly one part, in order, and every unit but the last holds
+// from one unit to a quarter more (or closed at MaxParts files).
+func TestCutProperties(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	for range 500 {
+		ub := int64(1 + rng.IntN(64))
+		files := make([]File, rng.IntN(40))
+		for i := range files {
+			files[i] = File{Name: fmt.Sprintf("f%02d", i), Size: int64(rng.IntN(200))}
+		}
+		units := Cut(files, ub)
+		p, err := MakePlan(files, ub)
+		require.NoError(t, err)
+		require.Equal(t, len(units), p.Units, "unit %d, files %v", ub, files)
+		next := map[string]int64{}
+		for i, u := range units {
+			var n int64
+			for _, part := range u {
+				require.Equal(t, next[part.File], part.Start)
+				require.Less(t, part.Start, part.End)
+				next[part.File] = part.End
+				n += part.End - part.Start
+			}
+			require.LessOrEqual(t, n, ub+ub/4, "unit %d of %d", i, ub)
+			if i < len(units)-1 && len(u) < MaxParts {
+				require.GreaterOrEqual(t, n, ub, "unit %d of %d", i, ub)
+			}
+		}
+		for _, f := range files {
+			require.Equal(t, f.Size, next[f.Name])
+		}
+	}
 }
 
 func TestAutoUnitSize(t *testing.T) {
@@ -516,8 +582,9 @@ func TestCutLocalIsCut(t *testing.T) {
 		got = append(got, u.Range)
 	}
 	assert.Equal(t, want, got)
-	assert.Equal(t, []aggregate.Range{{File: "a", Start: 0, End: 4}, {File: "a", Start: 4, End: 5}, {File: "b", Start: 0, End: 3},
-		{File: "b", Start: 3, End: 7}, {File: "b", Start: 7, End: 11}, {File: "b", Start: 11, End: 12}}, got)
+	// a's last byte is a quarter unit: it stays with the rest of a.
+	assert.Equal(t, []aggregate.Range{{File: "a", Start: 0, End: 5}, {File: "b", Start: 0, End: 4},
+		{File: "b", Start: 4, End: 8}, {File: "b", Start: 8, End: 12}}, got)
 	assert.Empty(t, CutLocal([]File{{Name: "empty"}}, 4))
 }
 

@@ -145,28 +145,62 @@ func shardsFor(n int) int {
 // Cut cuts files into units of about unitBytes each, in file order: a unit
 // takes the rest of the current file and goes on into the next files until
 // it holds unitBytes (or MaxParts files); a file larger than what is left
-// of a unit is split. Every unit but the last holds unitBytes, unless it
-// closed at MaxParts. Empty files are in no unit. The cut is deterministic.
+// of a unit is split, unless what would remain of it is no more than a
+// quarter of a unit: then the unit takes the whole file. A unit therefore
+// holds from unitBytes to 1.25 × unitBytes (the last, or one closed at
+// MaxParts, may hold less), and files a little larger than a unit are read
+// whole by one unit instead of leaving a sliver for the next (a unit's
+// fixed cost — a trigger, a read per part, a partial and its fold — is
+// paid per unit and per part, not per byte). Empty files are in no unit.
+// The cut is deterministic.
 func Cut(files []File, unitBytes int64) [][]Part {
 	var units [][]Part
 	var cur []Part
+	cutParts(files, unitBytes, func(p Part, closes bool) bool {
+		cur = append(cur, p)
+		if closes {
+			units = append(units, cur)
+			cur = nil
+		}
+		return true
+	})
+	return units
+}
+
+// cutParts walks the cut Cut describes, part by part, and says of each
+// part whether it closes its unit (the last part of the last unit always
+// does). It stops when yield returns false.
+func cutParts(files []File, unitBytes int64, yield func(p Part, closes bool) bool) {
+	slack := unitBytes / 4
 	var fill int64
+	parts := 0
+	var pending Part // the last part seen, held back to learn whether it closes
+	have := false
 	for _, f := range files {
 		for off := int64(0); off < f.Size; {
 			take := min(unitBytes-fill, f.Size-off)
-			cur = append(cur, Part{File: f.Name, ETag: f.ETag, Size: f.Size, Start: off, End: off + take})
+			if f.Size-off-take <= slack {
+				take = f.Size - off
+			}
+			if have && !yield(pending, false) {
+				return
+			}
+			pending, have = Part{File: f.Name, ETag: f.ETag, Size: f.Size, Start: off, End: off + take}, true
 			off += take
 			fill += take
-			if fill == unitBytes || len(cur) == MaxParts {
-				units = append(units, cur)
-				cur, fill = nil, 0
+			parts++
+			if fill >= unitBytes || parts == MaxParts {
+				if !yield(pending, true) {
+					return
+				}
+				have = false
+				fill, parts = 0, 0
 			}
 		}
 	}
-	if len(cur) > 0 {
-		units = append(units, cur)
+	if have {
+		yield(pending, true)
 	}
-	return units
 }
 
 // CutLocal cuts files on disk (Name a path, Size its size) into units as
@@ -227,26 +261,12 @@ func MakePlan(files []File, unitBytes int64) (Plan, error) {
 	}
 	// Count the units without building them: a plan is checked against
 	// MaxUnits before anything large is allocated.
-	var fill int64
-	parts := 0
-	for _, f := range files {
-		for off := int64(0); off < f.Size; {
-			take := min(unitBytes-fill, f.Size-off)
-			off += take
-			fill += take
-			parts++
-			if fill == unitBytes || parts == MaxParts {
-				p.Units++
-				fill, parts = 0, 0
-			}
-			if p.Units > MaxUnits {
-				return Plan{}, fmt.Errorf("%w: %d bytes in units of %d bytes make more than %d work units: choose a larger unit_mb", ErrInvalid, p.Bytes, unitBytes, MaxUnits)
-			}
+	cutParts(files, unitBytes, func(_ Part, closes bool) bool {
+		if closes {
+			p.Units++
 		}
-	}
-	if parts > 0 {
-		p.Units++
-	}
+		return p.Units <= MaxUnits
+	})
 	if p.Units > MaxUnits {
 		return Plan{}, fmt.Errorf("%w: %d bytes in units of %d bytes make more than %d work units: choose a larger unit_mb", ErrInvalid, p.Bytes, unitBytes, MaxUnits)
 	}
