@@ -522,7 +522,7 @@ func (s *stack) waitNothingLeft(t *testing.T) {
 		left = left[:0]
 		for _, q := range leftoverQueues {
 			if n := s.queueLength(t, q); n > 0 {
-				left = append(left, fmt.Sprintf("queue %s: %d %q", q, n, s.peekTexts(t, q)))
+				left = append(left, fmt.Sprintf("queue %s: %d, visible %q", q, n, s.peekTexts(t, q)))
 			}
 		}
 		for _, c := range leftoverContainers {
