@@ -231,6 +231,12 @@ func TestStorageErrors(t *testing.T) {
 	all := func(*http.Request) bool { return true }
 	rules := []*proxyRule{s.proxy.FailRandomly(all, rate, rng, &mu), s.queueProxy.FailRandomly(all, rate, rng, &mu)}
 	start := time.Now()
+	lift := time.AfterFunc(window, func() {
+		for _, r := range rules {
+			r.off.Store(true)
+		}
+	})
+	defer lift.Stop()
 	var jobs []campaignJob
 	for round := 0; time.Since(start) < window; round++ {
 		for _, medium := range job.Transports() {
@@ -243,13 +249,10 @@ func TestStorageErrors(t *testing.T) {
 		}
 		time.Sleep(time.Until(start.Add(time.Duration(len(jobs)/2) * every)))
 	}
-	for time.Since(start) < window {
+	for !rules[0].off.Load() {
 		time.Sleep(100 * time.Millisecond)
 	}
-	for _, r := range rules {
-		r.off.Store(true)
-	}
-	t.Logf("faults lifted after %v: %d blob and %d queue requests failed", time.Since(start).Round(time.Millisecond), rules[0].hits.Load(), rules[1].hits.Load())
+	t.Logf("faults lifted after %v: %d blob and %d queue requests failed", window, rules[0].hits.Load(), rules[1].hits.Load())
 	assert.Positive(t, rules[0].hits.Load())
 	assert.Positive(t, rules[1].hits.Load())
 	outcomes := map[job.State]int{}
