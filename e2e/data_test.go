@@ -102,12 +102,7 @@ func (s *stack) upload(t *testing.T, container string, paths []string) map[strin
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	files := make(map[string][]byte, len(paths))
-	for _, p := range paths {
-		data, err := os.ReadFile(p)
-		require.NoError(t, err)
-		files[filepath.Base(p)] = data
-	}
+	files := readFiles(t, paths)
 	s.uploadBytes(t, ctx, container, files)
 	return files
 }

@@ -9,8 +9,10 @@
 // They also break things on purpose: duplicate messages injected through
 // the transports, handler processes killed in the middle of an invocation,
 // input blobs changed under a running job, messages that can never be
-// processed, and storage requests failed or held by a proxy that stands
-// between the apps and Azurite's blob service.
+// processed, storage requests failed (always, or 10 % at random) or held by
+// a proxy that stands between the apps and Azurite's blob (and queue)
+// service, Azurite killed mid-job, handlers killed at random moments. The
+// random cases take their seed from FUNNEL_E2E_SEED (see chaos_test.go).
 //
 // Every wait is bounded polling of job status or storage state; a wait that
 // runs out fails the test and prints the job's status. The tests skip under

@@ -4,23 +4,24 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/funnelpipe/funnel/infra/azurite"
 )
 
-// storageProxy stands between a stack's apps and Azurite's blob service: a
-// reverse proxy that forwards every request unchanged (Shared Key
+// storageProxy stands between a stack's apps and Azurite's blob service
+// (or, a second one, its queue service): a reverse proxy that forwards every request unchanged (Shared Key
 // signatures do not cover the host, so they stay valid) except those a
-// test has asked it to hold or to fail. Holding a request is how a test
+// test has asked it to hold or to fail, always or at random. Holding a request is how a test
 // knows, without timing, that a handler is in the middle of an invocation.
 type storageProxy struct {
 	srv      *http.Server
@@ -35,12 +36,15 @@ type storageProxy struct {
 }
 
 // A proxyRule applies to the requests match accepts: it holds the first one
-// (hold != nil), or fails every one with status and code.
+// (hold != nil), fails every one with status and code, or (draw != nil)
+// fails those draw picks, with the status and code it gives, before they
+// reach storage or after storage has carried them out.
 type proxyRule struct {
 	match  func(r *http.Request) bool
 	hold   *heldRequest
 	status int
 	code   string
+	draw   func() (f injectedFailure, ok bool)
 	hits   atomic.Int64
 	// off, once set, makes the rule match nothing: the fault is lifted.
 	off atomic.Bool
@@ -67,7 +71,18 @@ func (h *heldRequest) Release(forward bool) {
 	}
 }
 
+// injectedFailure is an error answer the proxy makes up.
+type injectedFailure struct {
+	status int
+	code   string
+	// afterStorage forwards the request first: storage has done what it
+	// asked, the client is told it failed.
+	afterStorage bool
+}
+
 type ctxKey struct{}
+
+type failKey struct{}
 
 func startStorageProxy(t *testing.T, blobEndpoint string) *storageProxy {
 	t.Helper()
@@ -96,6 +111,19 @@ func startStorageProxy(t *testing.T, blobEndpoint string) *storageProxy {
 			DisableCompression:  true,
 		},
 		ModifyResponse: func(resp *http.Response) error {
+			if f, ok := resp.Request.Context().Value(failKey{}).(injectedFailure); ok {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				body := failureBody(f.code)
+				resp.StatusCode, resp.Status = f.status, fmt.Sprintf("%d %s", f.status, http.StatusText(f.status))
+				resp.Header = http.Header{}
+				resp.Header.Set("x-ms-error-code", f.code)
+				resp.Header.Set("Content-Type", "application/xml")
+				resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
+				resp.ContentLength = int64(len(body))
+				resp.Body = io.NopCloser(strings.NewReader(body))
+				return nil
+			}
 			h, _ := resp.Request.Context().Value(ctxKey{}).(*heldRequest)
 			if h == nil || !h.afterStorage {
 				return nil
@@ -123,12 +151,6 @@ func startStorageProxy(t *testing.T, blobEndpoint string) *storageProxy {
 
 var errDropped = errors.New("dropped by the test")
 
-// connectionString is the development account's connection string with
-// the blob service behind the proxy and the queue service direct.
-func (p *storageProxy) connectionString(srv *azurite.Server) string {
-	return azurite.ConnectionString(p.endpoint, srv.QueueEndpoint(), srv.TableEndpoint())
-}
-
 // HoldFirst holds the first request match accepts, before it reaches
 // storage or (afterStorage) after storage has answered it.
 func (p *storageProxy) HoldFirst(match func(*http.Request) bool, afterStorage bool) *heldRequest {
@@ -145,6 +167,34 @@ func (p *storageProxy) FailEvery(match func(*http.Request) bool, status int, cod
 	return r
 }
 
+// FailRandomly fails each request match accepts with probability rate
+// until the returned rule is turned off: half of the failures are 500
+// InternalError, half 503 ServerBusy, and half of each are made up after
+// storage has carried the request out (a write that happened, reported as
+// failed) — except dequeues, always failed before storage (see serve). The draws come from rng, guarded here, so that a seed gives the
+// same sequence of decisions (which request gets which decision depends on
+// the order requests arrive in).
+func (p *storageProxy) FailRandomly(match func(*http.Request) bool, rate float64, rng *rand.Rand, mu *sync.Mutex) *proxyRule {
+	r := &proxyRule{match: match, draw: func() (injectedFailure, bool) {
+		mu.Lock()
+		x, after := rng.Float64(), rng.IntN(2) == 1
+		mu.Unlock()
+		switch {
+		case x < rate/2:
+			return injectedFailure{status: http.StatusInternalServerError, code: "InternalError", afterStorage: after}, true
+		case x < rate:
+			return injectedFailure{status: http.StatusServiceUnavailable, code: "ServerBusy", afterStorage: after}, true
+		}
+		return injectedFailure{}, false
+	}}
+	p.add(r)
+	return r
+}
+
+func failureBody(code string) string {
+	return fmt.Sprintf(`<?xml version="1.0" encoding="utf-8"?><Error><Code>%s</Code><Message>injected by the e2e storage proxy</Message></Error>`, code)
+}
+
 func (p *storageProxy) add(r *proxyRule) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -154,11 +204,20 @@ func (p *storageProxy) add(r *proxyRule) {
 func (p *storageProxy) serve(w http.ResponseWriter, r *http.Request) {
 	p.mu.Lock()
 	var rule *proxyRule
+	var fail injectedFailure
 	for _, ru := range p.rules {
-		if !ru.off.Load() && ru.match(r) && (ru.hold == nil || !ru.hold.taken.Load()) {
-			rule = ru
-			break
+		if ru.off.Load() || !ru.match(r) || (ru.hold != nil && ru.hold.taken.Load()) {
+			continue
 		}
+		if ru.draw != nil {
+			f, ok := ru.draw()
+			if !ok {
+				continue
+			}
+			fail = f
+		}
+		rule = ru
+		break
 	}
 	p.mu.Unlock()
 	if rule == nil {
@@ -167,10 +226,23 @@ func (p *storageProxy) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	rule.hits.Add(1)
 	if rule.hold == nil {
-		w.Header().Set("x-ms-error-code", rule.code)
+		if rule.draw == nil {
+			fail = injectedFailure{status: rule.status, code: rule.code}
+		}
+		if fail.afterStorage && isDequeue(r) {
+			// A dequeue whose answer is lost leaves its messages leased
+			// for the host's 10-minute lease, on Azure as here: the job
+			// then ends 10 minutes late, longer than a test waits.
+			fail.afterStorage = false
+		}
+		if fail.afterStorage {
+			p.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), failKey{}, fail)))
+			return
+		}
+		w.Header().Set("x-ms-error-code", fail.code)
 		w.Header().Set("Content-Type", "application/xml")
-		w.WriteHeader(rule.status)
-		fmt.Fprintf(w, `<?xml version="1.0" encoding="utf-8"?><Error><Code>%s</Code><Message>injected by the e2e storage proxy</Message></Error>`, rule.code)
+		w.WriteHeader(fail.status)
+		_, _ = io.WriteString(w, failureBody(fail.code))
 		return
 	}
 	h := rule.hold
@@ -224,6 +296,12 @@ func (p *storageProxy) ReleaseAll() {
 			r.hold.Release(false)
 		}
 	}
+}
+
+// isDequeue reports a queue service's Get Messages request (not a peek).
+func isDequeue(r *http.Request) bool {
+	q := r.URL.Query()
+	return r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/messages") && q.Get("peekonly") != "true"
 }
 
 // Path matchers for the requests the pipeline makes. Blob paths are

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -50,8 +51,15 @@ const (
 
 // stackConfig says how to start a stack.
 type stackConfig struct {
-	// proxy puts a storageProxy between the apps and the blob service.
-	proxy bool
+	// proxy puts a storageProxy between the apps and the blob service;
+	// proxyQueues puts a second one between them and the queue service
+	// (s.queueProxy).
+	proxy, proxyQueues bool
+	// keepData runs Azurite on a data directory of the test's and
+	// restarts it there, on the same ports, when it exits
+	// (localstack.Options.RestartAzurite); s.restarts counts the restarts.
+	// Not with proxy.
+	keepData bool
 	// instances is handler processes per app (default 1 each).
 	instances map[string]int
 	// arch is the handlers' GOARCH (default this machine's); execPrefix
@@ -119,8 +127,12 @@ type stack struct {
 	client *partition.Client
 	// tr holds the apps' two transports as the test opens them: what a
 	// test sends through them is indistinguishable from a stage's sends.
-	tr    map[string]transport.Transport
-	proxy *storageProxy
+	tr         map[string]transport.Transport
+	proxy      *storageProxy
+	queueProxy *storageProxy
+	restarts   atomic.Int64
+	// azuriteDir is Azurite's data directory with keepData.
+	azuriteDir string
 }
 
 // startStack builds the apps (once per test binary), starts Azurite, the
@@ -174,7 +186,26 @@ func startStack(t *testing.T, cfg stackConfig) *stack {
 				t.Errorf("stop the proxy: %v", err)
 			}
 		})
-		opts.ConnectionString = s.proxy.connectionString(srv)
+		queueEndpoint := srv.QueueEndpoint()
+		if cfg.proxyQueues {
+			s.queueProxy = startStorageProxy(t, queueEndpoint)
+			t.Cleanup(func() {
+				if err := s.queueProxy.Close(); err != nil {
+					t.Errorf("stop the queue proxy: %v", err)
+				}
+			})
+			queueEndpoint = s.queueProxy.endpoint
+		}
+		opts.ConnectionString = azurite.ConnectionString(s.proxy.endpoint, queueEndpoint, srv.TableEndpoint())
+	}
+	if cfg.keepData {
+		s.azuriteDir = filepath.Join(t.TempDir(), "azurite")
+		opts.Azurite = azurite.Options{Location: s.azuriteDir}
+		opts.RestartAzurite = true
+		opts.OnRestart = func(exit error, pid int) {
+			s.restarts.Add(1)
+			logger.Warn("e2e: azurite restarted", "exit", exit, "pid", pid)
+		}
 	}
 	t.Cleanup(func() {
 		_ = logw.Close() // later log lines are dropped, not written to a closed file
@@ -196,6 +227,12 @@ func startStack(t *testing.T, cfg stackConfig) *stack {
 		}
 		if err := st.Stop(); err != nil {
 			t.Errorf("stop the stack: %v", err)
+		}
+		// No handler process outlives its host.
+		for _, app := range localstack.Apps() {
+			if pids := s.handlerPIDs(t, app); len(pids) > 0 {
+				t.Errorf("%s handler processes left after the stack stopped: %v", app, pids)
+			}
 		}
 	})
 
@@ -472,4 +509,40 @@ func toPtr[T any](v T) *T { return &v }
 // errorsIsNotFound reports whether a storage error means "not found".
 func errorsIsNotFound(err error) bool {
 	return errors.Is(account.Sentinel(err), transport.ErrNotFound)
+}
+
+// leftoverQueues are the queues a case must leave empty once its jobs have
+// ended (visible or not: a message left invisible counts): the transports'
+// topics, their poison queues and the host's blob-trigger poison queue. A
+// queue the pipeline adds goes here.
+var leftoverQueues = []string{
+	prefix + unitsTopic, prefix + unitsTopic + "-poison",
+	prefix + partialsTopic, prefix + partialsTopic + "-poison",
+	"webjobs-blobtrigger-poison",
+}
+
+// leftoverContainers are the containers of message blobs (the blob
+// transport's topics), which must be empty as well.
+var leftoverContainers = []string{prefix + unitsTopic, prefix + partialsTopic}
+
+// waitNothingLeft waits until no message is left in any leftoverQueues
+// queue and no blob in any leftoverContainers container. (No handler
+// process outliving the stack is checked when the stack stops.)
+func (s *stack) waitNothingLeft(t *testing.T) {
+	t.Helper()
+	var left []string
+	eventually(t, jobTimeout, "no message left behind", func() bool {
+		left = left[:0]
+		for _, q := range leftoverQueues {
+			if n := s.queueLength(t, q); n > 0 {
+				left = append(left, fmt.Sprintf("queue %s: %d, visible %q", q, n, s.peekTexts(t, q)))
+			}
+		}
+		for _, c := range leftoverContainers {
+			if names := s.blobNames(t, c); len(names) > 0 {
+				left = append(left, fmt.Sprintf("container %s: %v", c, names))
+			}
+		}
+		return len(left) == 0
+	}, func() string { return strings.Join(left, "; ") })
 }

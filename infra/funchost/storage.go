@@ -9,6 +9,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/funnelpipe/funnel/transport"
 	"github.com/funnelpipe/funnel/transport/account"
@@ -83,13 +84,32 @@ func (h *Host) openStorage() error {
 		if err != nil {
 			return &ConfigError{File: need[name].File, Field: "connection", Msg: fmt.Sprintf("storage connection %q: %v", name, err)}
 		}
-		a, err := account.Open(cfg, account.Options{Registerer: h.cfg.Registerer, Component: "funchost"})
+		a, err := account.Open(cfg, hostStorageOptions(h.cfg.Registerer))
 		if err != nil {
 			return &ConfigError{File: need[name].File, Field: "connection", Msg: fmt.Sprintf("storage connection %q: %v", name, err)}
 		}
 		h.storage[name] = &storageAccount{setting: name, acct: a, blob: a.Blob(), queue: a.Queue()}
 	}
 	return nil
+}
+
+// The host's storage clients retry as the real host's do: the Azure SDK
+// for .NET's defaults (Azure.Core RetryOptions: 3 retries, exponential
+// from 0.8 s, about 5.6 s of waiting). The Go SDK grows its delays
+// differently ((2^n-1) × RetryDelay), so a cap of 3.2 s gives 0.8, 2.4 and
+// 3.2 s, about 6.4 s. The account's own default (about 2 s) made the
+// host give up on deleting or releasing a message during a storage
+// restart that the real host rides through, leaving the message invisible
+// for the rest of its 10-minute lease.
+const (
+	hostStorageRetries       = 3
+	hostStorageRetryDelay    = 800 * time.Millisecond
+	hostStorageMaxRetryDelay = 3200 * time.Millisecond
+)
+
+func hostStorageOptions(reg prometheus.Registerer) account.Options {
+	return account.Options{Registerer: reg, Component: "funchost", MaxRetries: hostStorageRetries,
+		RetryDelay: hostStorageRetryDelay, MaxRetryDelay: hostStorageMaxRetryDelay}
 }
 
 // account returns the opened account for a binding's connection.

@@ -310,3 +310,18 @@ func TestParseResult(t *testing.T) {
 	assert.Equal(t, OutcomeFailure, outcomeOf(errHandlerStatus))
 	assert.Equal(t, OutcomeSuccess, outcomeOf(nil))
 }
+
+// The host's storage clients wait about as long as the real host's
+// (Azure.Core's defaults: 0.8, 1.6 and 3.2 s) before a request fails, by
+// the Go SDK's schedule ((2^n-1) × RetryDelay, capped), jitter aside.
+func TestHostStorageRetriesLikeTheRealHost(t *testing.T) {
+	o := hostStorageOptions(nil)
+	var total time.Duration
+	for n := 1; n <= o.MaxRetries; n++ {
+		total += min(time.Duration(1<<n-1)*o.RetryDelay, o.MaxRetryDelay)
+	}
+	const real = 5600 * time.Millisecond
+	if o.MaxRetries != 3 || total < real || total > real*5/4 {
+		t.Fatalf("%d retries waiting %v; the real host makes 3 waiting %v", o.MaxRetries, total, real)
+	}
+}

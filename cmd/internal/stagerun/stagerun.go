@@ -26,6 +26,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -80,11 +81,35 @@ type Env struct {
 	Log           *slog.Logger
 }
 
+// A handler's storage requests are retried for longer than the account's
+// default (3 retries, about 2 s of waiting): a blob-triggered invocation that fails
+// is retried by the host at once, without delay (the host's blob-trigger
+// queue has no visibility timeout), so its 5 tries span only what the
+// requests themselves wait, and a storage outage of a few seconds — an
+// Azurite restart, a storage front end failing over — would poison the
+// unit, or, when the host cannot release its message either, hide it for
+// the rest of its 10-minute lease (the e2e campaign's Azurite kill found
+// this on the blob transport). Six retries, the SDK's delays growing from
+// 200 ms and capped at 4 s, wait about 13 s (12 s at the least, with its
+// jitter) before a request fails; a request that fails for good (403, 404,
+// 412) is not retried at all.
+const (
+	StorageMaxRetries    = 6
+	StorageRetryDelay    = 200 * time.Millisecond
+	StorageMaxRetryDelay = 4 * time.Second
+)
+
+// StorageOptions are the account options of a handler binary.
+func StorageOptions(reg prometheus.Registerer, app string) account.Options {
+	return account.Options{Registerer: reg, Component: app, MaxRetries: StorageMaxRetries,
+		RetryDelay: StorageRetryDelay, MaxRetryDelay: StorageMaxRetryDelay}
+}
+
 // Open connects to storage and builds the transports and the App.
 func Open(cfg Config, log *slog.Logger) (*Env, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	acct, err := account.Open(cfg.Storage, account.Options{Registerer: reg, Component: cfg.App})
+	acct, err := account.Open(cfg.Storage, StorageOptions(reg, cfg.App))
 	if err != nil {
 		return nil, err
 	}
