@@ -513,11 +513,12 @@ func errorsIsNotFound(err error) bool {
 
 // leftoverQueues are the queues a case must leave empty once its jobs have
 // ended (visible or not: a message left invisible counts): the transports'
-// topics, their poison queues and the host's blob-trigger poison queue. A
-// queue the pipeline adds goes here.
+// topics, partition's plan queue, their poison queues and the host's
+// blob-trigger poison queue. A queue the pipeline adds goes here.
 var leftoverQueues = []string{
 	prefix + unitsTopic, prefix + unitsTopic + "-poison",
 	prefix + partialsTopic, prefix + partialsTopic + "-poison",
+	prefix + partition.PlanTopic, prefix + partition.PlanTopic + "-poison",
 	"webjobs-blobtrigger-poison",
 }
 
