@@ -36,18 +36,20 @@ const reconcileWait = 3 * time.Minute
 //     is refused, so each partial fails on every try and is poisoned on
 //     the partials topic; the job fails with merge's reason and its
 //     messages are released. Both transports.
-//   - partition killed mid-planning (queue): the submit has been answered
-//     (202); the handler is killed while the plan function's write of the
-//     plan's summary is held, leaving a plan but no record of it; the plan
-//     message is delivered again and the plan function carries on.
-//   - partition killed mid-sending (blob): likewise, while the first
-//     unit's message blob is held; the redelivered plan message sends the
-//     units from the last recorded batch.
+//   - partition killed mid-planning: the submit has been answered (202);
+//     the handler is killed while the plan function's write of the plan's
+//     summary is held, leaving a plan but no record of it; the plan
+//     message is delivered again and the plan function carries on. Both
+//     transports.
+//   - partition killed mid-sending: likewise, while the first unit's
+//     message (a queue message, or a message blob) is held; the
+//     redelivered plan message sends the units from the last recorded
+//     batch. Both transports.
 //   - plan message lost (blob): a job record is stored as the job API
 //     stores it, with no plan message; the reconciler plans and sends it.
 func TestFaultCampaign(t *testing.T) {
 	t.Parallel()
-	s := startStack(t, stackConfig{proxy: true, retry: testBudget, settings: map[string]string{"FUNNEL_RECONCILE_GRACE": "3s"}})
+	s := startStack(t, stackConfig{proxy: true, proxyQueues: true, retry: testBudget, settings: map[string]string{"FUNNEL_RECONCILE_GRACE": "3s"}})
 	chunks := generated(t, t.TempDir(), 0.02, 4)
 	tries := maxDequeueCount(t, s)
 	checks := []struct {
@@ -62,8 +64,10 @@ func TestFaultCampaign(t *testing.T) {
 	for _, c := range checks {
 		t.Run(c.name, c.check)
 	}
-	t.Run("partition killed mid-planning/queue", func(t *testing.T) { testPartitionKilled(t, s, "queue", chunks, 2) })
-	t.Run("partition killed mid-sending/blob", func(t *testing.T) { testPartitionKilled(t, s, "blob", chunks, 0) })
+	for _, medium := range []string{"queue", "blob"} {
+		t.Run("partition killed mid-planning/"+medium, func(t *testing.T) { testPartitionKilled(t, s, medium, "planning", chunks, 2) })
+		t.Run("partition killed mid-sending/"+medium, func(t *testing.T) { testPartitionKilled(t, s, medium, "sending", chunks, 0) })
+	}
 	t.Run("plan message lost/blob", func(t *testing.T) { testPlanMessageLost(t, s, "blob", chunks) })
 }
 
@@ -114,12 +118,14 @@ func startCompletionFails(t *testing.T, s *stack, medium string, chunks []string
 // testPartitionKilled kills the partition handler while the plan function
 // holds the n-th write of the job record (n > 0: 1 is the job API's, which
 // stores the spec, 2 records the plan) or, for n = 0, the first unit
-// message blob, and checks that the job, answered before planning, ends
-// with the exact answer.
-func testPartitionKilled(t *testing.T, s *stack, medium string, chunks []string, n int) {
-	container, id := "killed-"+medium, "killed-"+medium
+// message (a message blob, or a message put on the units queue: no other
+// job sends units while this case runs), and checks that the job,
+// answered before planning, ends with the exact answer.
+func testPartitionKilled(t *testing.T, s *stack, medium, phase string, chunks []string, n int) {
+	container, id := "killed-"+phase+"-"+medium, "killed-"+phase+"-"+medium
 	files := s.upload(t, container, chunks)
 	var seen atomic.Int64
+	proxy := s.proxy
 	match := func(r *http.Request) bool {
 		c, name := blobPath(r)
 		if r.Method != http.MethodPut {
@@ -130,7 +136,14 @@ func testPartitionKilled(t *testing.T, s *stack, medium string, chunks []string,
 		}
 		return c == jobsContainer && name == "jobs/"+id+"/job.json" && seen.Add(1) == int64(n)
 	}
-	h := s.proxy.HoldFirst(match, false)
+	if n == 0 && medium == "queue" {
+		proxy = s.queueProxy
+		match = func(r *http.Request) bool {
+			q, rest := blobPath(r)
+			return r.Method == http.MethodPost && q == prefix+unitsTopic && rest == "messages"
+		}
+	}
+	h := proxy.HoldFirst(match, false)
 	planFailures := s.functionSummary("partition", "Plan").Failures
 	a, _ := s.submitRaw(t, fmt.Sprintf(`{"id":%q,"transport":%q,"input":{"container":%q,"prefix":"customer."}}`, id, medium, container))
 	require.Equal(t, http.StatusAccepted, a.status, "the submit is answered before planning: %s", a.body)
