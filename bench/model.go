@@ -128,6 +128,7 @@ func ModelAssumptions(l ModelLimits) []string {
 		fmt.Sprintf("Cold start (assumption): each new instance starts work %s s after the decision that adds it; no Microsoft source gives a figure for a custom handler on Flex Consumption, and the measured runs start warm, so 0 leaves it out — set it to include one.",
 			Sig(l.ColdStartSeconds, 3)),
 		"The local contention term (a3·n²: one Azurite core, the blob trigger stand-in's full listings) is not carried to Azure; Event Grid delivers blob events there instead of listings.",
+		"Input blobs: where the runs' file counts differ, dispatch and the aggregate phase get a per-file term (one more listing entry to plan, one more ranged read); an extrapolated input is taken to come in one blob per unit.",
 		"Dispatch (plan and the first message) and the merge tail's fixed part do not shrink with instances; the merge tail's per-unit part shrinks with the shards merging in parallel.",
 		"Cost follows the measured work per unit (executions, storage operations, GB-seconds of both plans as the runs billed them); monthly free grants are not subtracted.",
 	}
@@ -143,16 +144,17 @@ type OpRate struct {
 // Fit is one phase's fitted line and how well it fits.
 type Fit struct {
 	// Terms holds the fitted coefficients by term name ("1", "n", "MB",
-	// "n²"); a term left out (not identifiable from the runs, or negative)
+	// "n²", "files": the input's blobs, each one more listing entry to
+	// plan and one more ranged read); a term left out (not identifiable from the runs, or negative)
 	// is absent.
 	Terms map[string]float64 `json:"terms"`
 	// Points is how many runs it was fitted on.
 	Points int `json:"points"`
 }
 
-// at evaluates the fit for n units and mb megabytes.
-func (f Fit) at(n, mb float64) float64 {
-	return f.Terms["1"] + f.Terms["n"]*n + f.Terms["MB"]*mb + f.Terms["n²"]*n*n
+// at evaluates the fit for n units, mb megabytes and files input blobs.
+func (f Fit) at(n, mb, files float64) float64 {
+	return f.Terms["1"] + f.Terms["n"]*n + f.Terms["MB"]*mb + f.Terms["n²"]*n*n + f.Terms["files"]*files
 }
 
 // ModelInputs are the per-transport figures the model extrapolates from,
@@ -396,7 +398,8 @@ func estimate(in ModelInputs, l ModelLimits, prices *PriceTable, d, units int64,
 	mb := float64(d) / 1e6
 	e.Busy = int(min(float64(e.Instances), math.Ceil(nu/float64(in.Concurrency))))
 
-	work := in.Aggregate.Terms["n"]*nu + in.Aggregate.Terms["MB"]*mb
+	// Extrapolated inputs are taken to come in one blob per unit.
+	work := in.Aggregate.Terms["n"]*nu + in.Aggregate.Terms["MB"]*mb + in.Aggregate.Terms["files"]*nu
 	compute := max(rampSeconds(work, e.Busy, l.ScaleOutPerDecision, l.ScaleDecisionSeconds, l.ColdStartSeconds), in.UnitSeconds)
 	phases := []struct {
 		bound   string
@@ -414,7 +417,7 @@ func estimate(in ModelInputs, l ModelLimits, prices *PriceTable, d, units int64,
 		}
 	}
 	e.Bound = longest.bound
-	e.Dispatch = in.Dispatch.at(nu, mb)
+	e.Dispatch = in.Dispatch.at(nu, mb, nu)
 	e.Aggregate = longest.seconds
 	e.Merge = in.Merge.Terms["1"] + in.Merge.Terms["n"]*nu/min(float64(e.Instances), mergeShards(nu))
 	e.Seconds = e.Dispatch + e.Aggregate + e.Merge
@@ -474,7 +477,7 @@ func (b BacktestRow) Within() bool { return math.Abs(b.Error) <= BacktestToleran
 
 // phases is one run's wall-clock phases.
 type phases struct {
-	units, mb                     float64
+	units, mb, files              float64
 	dispatch, aggregate, mergeEnd float64
 	unitSeconds                   []float64
 }
@@ -484,7 +487,7 @@ type phases struct {
 func runPhases(r Run) (phases, bool) {
 	roles := r.Roles.withDefaults()
 	var first, last time.Time
-	p := phases{mb: float64(r.InputBytes) / 1e6}
+	p := phases{mb: float64(r.InputBytes) / 1e6, files: float64(r.Config.Chunks)}
 	for _, inv := range r.Invocations {
 		if inv.Function != roles.Aggregate || inv.Outcome != OutcomeSuccess {
 			continue
@@ -682,17 +685,21 @@ func measureInputs(transport string, runs []Run, source string, fallback *Concur
 	var units, executions, requests, flexGB, consGB float64
 	ops := map[[2]string]float64{}
 	var largest Run
-	var largestUnitBytes float64
-	used := 0
+	var largestUnitBytes, firstFiles float64
+	used, filesVary := 0, false
 	for _, r := range runs {
 		p, ok := runPhases(r)
 		if !ok {
 			continue
 		}
 		used++
-		dx, dy = append(dx, []float64{1, p.units}), append(dy, p.dispatch)
+		filesVary = filesVary || (used > 1 && p.files != firstFiles)
+		if used == 1 {
+			firstFiles = p.files
+		}
+		dx, dy = append(dx, []float64{1, p.units, p.files}), append(dy, p.dispatch)
 		fx, fy = append(fx, []float64{1, p.units}), append(fy, p.mergeEnd)
-		ax, ay = append(ax, []float64{p.units, p.mb, p.units * p.units}), append(ay, p.aggregate)
+		ax, ay = append(ax, []float64{p.units, p.mb, p.units * p.units, p.files}), append(ay, p.aggregate)
 		unitSecs = append(unitSecs, p.unitSeconds...)
 		units += p.units
 		executions += float64(r.Executions)
@@ -711,9 +718,15 @@ func measureInputs(transport string, runs []Run, source string, fallback *Concur
 		return ModelInputs{}, false, nil
 	}
 	var ok1, ok2, ok3 bool
-	in.Dispatch, ok1 = fitTerms([]string{"1", "n"}, dx, dy)
+	// The files term only where the runs' file counts differ: with one
+	// count it is a constant, and the aggregate phase has no constant
+	// term on purpose.
+	if !filesVary {
+		dx, ax = dropLast(dx), dropLast(ax)
+	}
+	in.Dispatch, ok1 = fitTerms([]string{"1", "n", "files"}[:len(dx[0])], dx, dy)
 	in.Merge, ok2 = fitTerms([]string{"1", "n"}, fx, fy)
-	in.Aggregate, ok3 = fitTerms([]string{"n", "MB", "n²"}, ax, ay)
+	in.Aggregate, ok3 = fitTerms([]string{"n", "MB", "n²", "files"}[:len(ax[0])], ax, ay)
 	if !ok1 || !ok2 || !ok3 {
 		return ModelInputs{}, false, nil
 	}
@@ -739,12 +752,21 @@ func measureInputs(transport string, runs []Run, source string, fallback *Concur
 	return in, true, nil
 }
 
-// PredictLocal is the model's end-to-end time for a run of n units and mb
-// megabytes on the measuring machine: D + A + F with every fitted term,
+// dropLast returns rows without their last column.
+func dropLast(rows [][]float64) [][]float64 {
+	out := make([][]float64, len(rows))
+	for i, r := range rows {
+		out[i] = r[:len(r)-1]
+	}
+	return out
+}
+
+// PredictLocal is the model's end-to-end time for a run of n units, mb
+// megabytes and files input blobs on the measuring machine: D + A + F with every fitted term,
 // the local contention included, whatever the instance count (the
 // instances share the machine).
-func (in ModelInputs) PredictLocal(n, mb float64) float64 {
-	return in.Dispatch.at(n, mb) + max(in.Aggregate.at(n, mb), in.UnitSeconds) + in.Merge.at(n, mb)
+func (in ModelInputs) PredictLocal(n, mb, files float64) float64 {
+	return in.Dispatch.at(n, mb, files) + max(in.Aggregate.at(n, mb, files), in.UnitSeconds) + in.Merge.at(n, mb, files)
 }
 
 // Backtest predicts every measured configuration of runs (counted,
@@ -753,7 +775,7 @@ func (in ModelInputs) PredictLocal(n, mb float64) float64 {
 func Backtest(runs []Run, inputs []ModelInputs) []BacktestRow {
 	type group struct {
 		secs, units []float64
-		mb          float64
+		mb, files   float64
 	}
 	groups := map[Config]*group{}
 	var order []Config
@@ -767,7 +789,7 @@ func Backtest(runs []Run, inputs []ModelInputs) []BacktestRow {
 		}
 		g := groups[r.Config]
 		if g == nil {
-			g = &group{mb: p.mb}
+			g = &group{mb: p.mb, files: p.files}
 			groups[r.Config] = g
 			order = append(order, r.Config)
 		}
@@ -785,7 +807,7 @@ func Backtest(runs []Run, inputs []ModelInputs) []BacktestRow {
 		slices.Sort(g.secs)
 		slices.Sort(g.units)
 		row := BacktestRow{Config: c, Runs: len(g.secs), Measured: median(g.secs), Min: g.secs[0], Max: g.secs[len(g.secs)-1]}
-		row.Predicted = inputs[idx].PredictLocal(median(g.units), g.mb)
+		row.Predicted = inputs[idx].PredictLocal(median(g.units), g.mb, g.files)
 		row.Error = row.Predicted/row.Measured - 1
 		out = append(out, row)
 	}
@@ -821,7 +843,7 @@ func WriteBacktest(w io.Writer, rows []BacktestRow) error {
 // fitString prints a fit: "0.12 + 0.0034·n (12 runs)".
 func fitString(f Fit, unit string) string {
 	var parts []string
-	for _, k := range []string{"1", "n", "MB", "n²"} {
+	for _, k := range []string{"1", "n", "MB", "n²", "files"} {
 		v, ok := f.Terms[k]
 		if !ok {
 			continue

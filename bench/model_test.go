@@ -138,7 +138,7 @@ func TestModelInputsFromRunsAndBacktest(t *testing.T) {
 	assert.Contains(t, in.ConcurrencySource, "recorded by the runs")
 	// The synthetic dispatch is 10 ms + 30 ms plan + 5 ms latency = 45 ms
 	// whatever the unit count.
-	assert.InDelta(t, 0.045, in.Dispatch.at(10, 0), 1e-6)
+	assert.InDelta(t, 0.045, in.Dispatch.at(10, 0, 10), 1e-6)
 	assert.InDelta(t, 2.0, in.ExecutionsPerUnit, 0.1)
 	assert.Equal(t, 1.0, in.QueueMessagesPerUnit)
 	assert.Positive(t, in.FlexGBSecondsPerUnit)
