@@ -2,6 +2,8 @@ package job
 
 import (
 	"fmt"
+	"iter"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -159,52 +161,36 @@ func shardsFor(n int) int {
 // paid per unit and per part, not per byte). Empty files are in no unit.
 // The cut is deterministic.
 func Cut(files []File, unitBytes int64) [][]Part {
-	var units [][]Part
-	var cur []Part
-	cutParts(files, unitBytes, func(p Part, closes bool) bool {
-		cur = append(cur, p)
-		if closes {
-			units = append(units, cur)
-			cur = nil
-		}
-		return true
-	})
-	return units
+	return slices.Collect(cutUnits(files, unitBytes))
 }
 
-// cutParts walks the cut Cut describes, part by part, and says of each
-// part whether it closes its unit (the last part of the last unit always
-// does). It stops when yield returns false.
-func cutParts(files []File, unitBytes int64, yield func(p Part, closes bool) bool) {
-	slack := unitBytes / 4
-	var fill int64
-	parts := 0
-	var pending Part // the last part seen, held back to learn whether it closes
-	have := false
-	for _, f := range files {
-		for off := int64(0); off < f.Size; {
-			take := min(unitBytes-fill, f.Size-off)
-			if f.Size-off-take <= slack {
-				take = f.Size - off
-			}
-			if have && !yield(pending, false) {
-				return
-			}
-			pending, have = Part{File: f.Name, ETag: f.ETag, Size: f.Size, Start: off, End: off + take}, true
-			off += take
-			fill += take
-			parts++
-			if fill >= unitBytes || parts == MaxParts {
-				if !yield(pending, true) {
-					return
+// cutUnits yields the units Cut describes, one at a time, so that a
+// count can stop early.
+func cutUnits(files []File, unitBytes int64) iter.Seq[[]Part] {
+	return func(yield func([]Part) bool) {
+		slack := unitBytes / 4
+		var cur []Part
+		var fill int64
+		for _, f := range files {
+			for off := int64(0); off < f.Size; {
+				take := min(unitBytes-fill, f.Size-off)
+				if f.Size-off-take <= slack {
+					take = f.Size - off
 				}
-				have = false
-				fill, parts = 0, 0
+				cur = append(cur, Part{File: f.Name, ETag: f.ETag, Size: f.Size, Start: off, End: off + take})
+				off += take
+				fill += take
+				if fill >= unitBytes || len(cur) == MaxParts {
+					if !yield(cur) {
+						return
+					}
+					cur, fill = nil, 0
+				}
 			}
 		}
-	}
-	if have {
-		yield(pending, true)
+		if len(cur) > 0 {
+			yield(cur)
+		}
 	}
 }
 
@@ -264,14 +250,14 @@ func MakePlan(files []File, unitBytes int64) (Plan, error) {
 		p.Bytes += f.Size
 		p.Files[i] = f
 	}
-	// Count the units without building them: a plan is checked against
+	// Count the units without keeping them: a plan is checked against
 	// MaxUnits before anything large is allocated.
-	cutParts(files, unitBytes, func(_ Part, closes bool) bool {
-		if closes {
-			p.Units++
+	for range cutUnits(files, unitBytes) {
+		p.Units++
+		if p.Units > MaxUnits {
+			break
 		}
-		return p.Units <= MaxUnits
-	})
+	}
 	if p.Units > MaxUnits {
 		return Plan{}, fmt.Errorf("%w: %d bytes in units of %d bytes make more than %d work units: choose a larger unit_mb", ErrInvalid, p.Bytes, unitBytes, MaxUnits)
 	}
