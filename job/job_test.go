@@ -237,7 +237,7 @@ func newJob(t *testing.T, st Store, id string, units int) {
 	}
 	p, err := MakePlan(files, 1)
 	require.NoError(t, err)
-	_, err = SetPlan(ctx, st, id, p, time.Unix(1001, 0))
+	_, _, err = SetPlan(ctx, st, id, p, time.Unix(1001, 0))
 	require.NoError(t, err)
 }
 
@@ -484,7 +484,7 @@ func TestPlanLivesOutsideTheRecord(t *testing.T) {
 	}
 	plan, err := MakePlan(files, 8<<20)
 	require.NoError(t, err)
-	rec, err := SetPlan(ctx, st, "j", plan, time.Unix(2, 0))
+	rec, _, err := SetPlan(ctx, st, "j", plan, time.Unix(2, 0))
 	require.NoError(t, err)
 	assert.Equal(t, PlanSummary{UnitBytes: 8 << 20, Files: 500, Units: plan.Units, Shards: plan.Shards, Bytes: 500 * 10 << 20}, *rec.Plan)
 	raw, _, err := st.Get(ctx, recordName("j"))

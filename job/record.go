@@ -119,15 +119,21 @@ func Create(ctx context.Context, st Store, s Spec, now time.Time) (*Record, erro
 // Get reads a job record; a missing job is an error wrapping
 // storage.ErrNotFound.
 func Get(ctx context.Context, st Store, id string) (*Record, error) {
-	data, _, err := st.Get(ctx, recordName(id))
+	return getDoc[Record](ctx, st, id, recordName(id), "", "record")
+}
+
+// getDoc reads and decodes one of a job's documents; prefix goes before
+// a read error ("plan: "), what names the document in a decoding error.
+func getDoc[T any](ctx context.Context, st Store, id, name, prefix, what string) (*T, error) {
+	data, _, err := st.Get(ctx, name)
 	if err != nil {
-		return nil, fmt.Errorf("job %s: %w", id, err)
+		return nil, fmt.Errorf("job %s: %s%w", id, prefix, err)
 	}
-	var r Record
-	if err := json.Unmarshal(data, &r); err != nil {
-		return nil, fmt.Errorf("job %s: corrupt record: %w", id, err)
+	var v T
+	if err := json.Unmarshal(data, &v); err != nil {
+		return nil, fmt.Errorf("job %s: corrupt %s: %w", id, what, err)
 	}
-	return &r, nil
+	return &v, nil
 }
 
 // modify applies fn to a job's record under optimistic concurrency; fn
@@ -158,22 +164,24 @@ func modify(ctx context.Context, st Store, id string, fn func(r *Record) (bool, 
 // its own document (created once, If-None-Match), its summary to the job
 // record. Planning is deterministic, so a repeated SetPlan for the same
 // plan is a no-op; a different plan (the input changed between two
-// attempts) is kept as first written, and the caller must send the
-// recorded plan's units (GetPlan).
-func SetPlan(ctx context.Context, st Store, id string, p Plan, now time.Time) (*Record, error) {
+// attempts) is kept as first written. It returns the record and the plan
+// recorded, whose units the caller must send.
+func SetPlan(ctx context.Context, st Store, id string, p Plan, now time.Time) (*Record, *Plan, error) {
 	data, err := json.Marshal(&p)
 	if err != nil {
-		return nil, fmt.Errorf("job %s: encode plan: %w", id, err)
+		return nil, nil, fmt.Errorf("job %s: encode plan: %w", id, err)
 	}
-	if _, err := st.Put(ctx, planName(id), data, Cond{IfNoneMatch: true}); err != nil && !errors.Is(err, storage.ErrConflict) {
-		return nil, fmt.Errorf("job %s: write plan: %w", id, err)
-	}
-	written, err := GetPlan(ctx, st, id)
-	if err != nil {
-		return nil, err
+	written := &p
+	if _, err := st.Put(ctx, planName(id), data, Cond{IfNoneMatch: true}); errors.Is(err, storage.ErrConflict) {
+		// An earlier attempt wrote it: that one stands.
+		if written, err = GetPlan(ctx, st, id); err != nil {
+			return nil, nil, err
+		}
+	} else if err != nil {
+		return nil, nil, fmt.Errorf("job %s: write plan: %w", id, err)
 	}
 	sum := written.Summary()
-	return modify(ctx, st, id, func(r *Record) (bool, error) {
+	rec, err := modify(ctx, st, id, func(r *Record) (bool, error) {
 		if r.Plan != nil {
 			return false, nil
 		}
@@ -184,20 +192,16 @@ func SetPlan(ctx context.Context, st Store, id string, p Plan, now time.Time) (*
 		}
 		return true, nil
 	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return rec, written, nil
 }
 
 // GetPlan reads a job's plan; a job not planned yet gives an error
 // wrapping storage.ErrNotFound.
 func GetPlan(ctx context.Context, st Store, id string) (*Plan, error) {
-	data, _, err := st.Get(ctx, planName(id))
-	if err != nil {
-		return nil, fmt.Errorf("job %s: plan: %w", id, err)
-	}
-	var p Plan
-	if err := json.Unmarshal(data, &p); err != nil {
-		return nil, fmt.Errorf("job %s: corrupt plan: %w", id, err)
-	}
-	return &p, nil
+	return getDoc[Plan](ctx, st, id, planName(id), "plan: ", "plan")
 }
 
 // MarkSent records that every unit of the plan has been sent.

@@ -120,15 +120,17 @@ func (s *Service) inputFiles(ctx context.Context, in job.Input) ([]job.File, err
 	return files, nil
 }
 
-// workUnits reads a planned job's plan (plan.json) and lists its units.
-func (s *Service) workUnits(ctx context.Context, rec *job.Record) ([]job.WorkUnit, error) {
+// workUnits lists a planned job's units: of plan when the caller has it
+// (it just recorded it), else of the plan read from plan.json.
+func (s *Service) workUnits(ctx context.Context, rec *job.Record, plan *job.Plan) ([]job.WorkUnit, error) {
 	layout, err := rec.Spec.Layout()
 	if err != nil {
 		return nil, err
 	}
-	plan, err := job.GetPlan(ctx, s.Store, rec.Spec.ID)
-	if err != nil {
-		return nil, err
+	if plan == nil {
+		if plan, err = job.GetPlan(ctx, s.Store, rec.Spec.ID); err != nil {
+			return nil, err
+		}
 	}
 	return plan.WorkUnits(&rec.Spec, layout), nil
 }
@@ -158,7 +160,7 @@ func (s *Service) sendOnly(ctx context.Context, rec *job.Record, only []int) err
 	if !ok {
 		return fmt.Errorf("job %s: transport %q is not configured here", rec.Spec.ID, rec.Spec.Transport)
 	}
-	all, err := s.workUnits(ctx, rec)
+	all, err := s.workUnits(ctx, rec, nil)
 	if err != nil {
 		return err
 	}

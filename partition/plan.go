@@ -111,6 +111,7 @@ func (s *Service) plan(ctx context.Context, rec *job.Record) error {
 	if !ok {
 		return &planRefused{fmt.Errorf("transport %q is not configured here", rec.Spec.Transport)}
 	}
+	var planned *job.Plan // the plan, when this call recorded it
 	if rec.Plan == nil {
 		if err := s.Policy.Check(rec.Spec.Input.Container); err != nil {
 			return &planRefused{err}
@@ -126,11 +127,11 @@ func (s *Service) plan(ctx context.Context, rec *job.Record) error {
 		if err != nil {
 			return err
 		}
-		if rec, err = job.SetPlan(ctx, s.Store, id, p, s.now()); err != nil {
+		if rec, planned, err = job.SetPlan(ctx, s.Store, id, p, s.now()); err != nil {
 			return err
 		}
 	}
-	units, err := s.workUnits(ctx, rec)
+	units, err := s.workUnits(ctx, rec, planned)
 	if err != nil {
 		return err
 	}

@@ -48,7 +48,7 @@ func TestReconcilerLooksAfterEveryUnfinishedJob(t *testing.T) {
 	require.NoError(t, err)
 	plan, err := job.MakePlan(in.files["input"], 1<<20)
 	require.NoError(t, err)
-	_, err = job.SetPlan(ctx, st, "unsent", plan, c.t)
+	_, _, err = job.SetPlan(ctx, st, "unsent", plan, c.t)
 	require.NoError(t, err)
 	fold(t, st, "unsent", []int{1}, 4, plan.Shards)
 	// unplanned: its plan message was lost.

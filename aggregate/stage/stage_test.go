@@ -83,7 +83,7 @@ func setup(t *testing.T, data []byte, unitBytes int64) (*Stage, *memSource, *sin
 	require.NoError(t, err)
 	plan, err := job.MakePlan([]job.File{{Name: "f", Size: int64(len(data)), ETag: "v1"}}, unitBytes)
 	require.NoError(t, err)
-	_, err = job.SetPlan(ctx, st, "j", plan, time.Unix(2, 0))
+	_, _, err = job.SetPlan(ctx, st, "j", plan, time.Unix(2, 0))
 	require.NoError(t, err)
 	units := plan.WorkUnits(&spec, aggregate.DefaultLayout())
 	return s, src, out, st, units
