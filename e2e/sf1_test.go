@@ -64,6 +64,24 @@ func TestSF1ExactOverBothTransports(t *testing.T) {
 			s.checkAnswer(t, id, want, expectedJSON)
 		})
 	}
+	// With 1 MiB units (24 of them) the units the host hands aggregate
+	// together finish together, and their partials travel to merge in
+	// batches: fewer merge invocations than units, the answer unchanged.
+	t.Run("batched partials", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), jobTimeout)
+		defer cancel()
+		merges := s.functionSummary("merge", "PartialsQueue").Successes
+		id, err := s.client.Submit(ctx, job.Spec{ID: "sf1-1mib", Transport: "queue",
+			Input: job.Input{Container: "sf1", Prefix: "customer."}, UnitMB: 1})
+		require.NoError(t, err)
+		st := s.waitJob(t, id, job.Done)
+		n := planUnits(t, files, 1)
+		checkDone(t, st, n, want)
+		s.checkAnswer(t, id, want, expectedJSON)
+		got := s.functionSummary("merge", "PartialsQueue").Successes - merges
+		t.Logf("%d units, %d partials messages", n, got)
+		assert.Less(t, got, n, "partials travel in batches")
+	})
 	for _, sum := range s.Summaries() {
 		t.Logf("%s: %d invocations, %d poisoned", sum.App, sum.Invocations, len(sum.Poisoned))
 	}

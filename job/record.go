@@ -273,14 +273,15 @@ func RecordError(ctx context.Context, st Store, id string, unit int, msg string)
 	return err
 }
 
-// NoteFailure records err as the last error of the unit that message ID
-// msgID names (job.UnitID or job.PartialID; nothing is recorded for an ID
-// that names no unit) and returns err, so that a stage can write
+// NoteFailure records err as the last error of each unit that message ID
+// msgID names (UnitID, PartialID or PartialsID; nothing is recorded for an
+// ID that names no unit) and returns err, so that a stage can write
 // "return job.NoteFailure(...)". Should the message end in a poison queue,
 // the job fails with this reason. A failure to record is only logged: err
 // is what the caller acts on.
 func NoteFailure(ctx context.Context, st Store, log *slog.Logger, msgID string, err error) error {
-	if jobID, unit, ok := ParseMessageID(msgID); ok {
+	jobID, units, _ := ParseMessageUnits(msgID)
+	for _, unit := range units {
 		if rerr := RecordError(ctx, st, jobID, unit, err.Error()); rerr != nil {
 			log.Warn("could not record unit error", "job", jobID, "unit", unit, "err", rerr)
 		}

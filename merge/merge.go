@@ -19,10 +19,10 @@ package merge
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/funnelpipe/funnel/job"
@@ -72,9 +72,10 @@ func (s *Stage) log() *slog.Logger {
 	return slog.Default()
 }
 
-// Handle folds the partial a trigger delivered through the transport named
-// medium. A nil error means the partial is in the job's state (now or
-// before); an error means "retry".
+// Handle folds the partials a trigger delivered through the transport
+// named medium (one message carries one unit's partial or several, see
+// job.PartialsID). A nil error means every one of them is in the job's
+// state (now or before); an error means "retry".
 func (s *Stage) Handle(ctx context.Context, medium string, d transport.Delivery) error {
 	in, ok := s.Transports[medium]
 	if !ok {
@@ -87,7 +88,7 @@ func (s *Stage) Handle(ctx context.Context, medium string, d transport.Delivery)
 		// run it again, so that no delivery of a folded unit can leave a
 		// complete job running.
 		s.log().Info("partial already merged", "id", msg.ID)
-		if id, _, ok := job.ParseMessageID(msg.ID); ok {
+		if id, _, ok := job.ParseMessageUnits(msg.ID); ok {
 			if err := s.complete(ctx, id); err != nil {
 				return fmt.Errorf("merge: message %s: %w", msg.ID, err)
 			}
@@ -97,30 +98,53 @@ func (s *Stage) Handle(ctx context.Context, medium string, d transport.Delivery)
 	if err != nil {
 		return fmt.Errorf("merge: open delivery: %w", err)
 	}
-	var m job.PartialMsg
-	if err := json.Unmarshal(msg.Body, &m); err != nil {
+	ms, err := job.DecodePartials(msg.ID, msg.Body)
+	if err != nil {
 		return job.NoteFailure(ctx, s.Store, s.log(), msg.ID, fmt.Errorf("merge: message %s: bad partial: %w", msg.ID, err))
 	}
-	if want := job.PartialID(m.Job, m.Index); msg.ID != want {
-		return job.NoteFailure(ctx, s.Store, s.log(), msg.ID, fmt.Errorf("merge: message %s carries the partial of %s", msg.ID, want))
-	}
-	out, err := s.Folder.Fold(ctx, s.Store, &m)
-	if err != nil {
-		return job.NoteFailure(ctx, s.Store, s.log(), msg.ID, fmt.Errorf("merge: fold unit %d of job %s: %w", m.Index, m.Job, err))
-	}
-	if out.ShardComplete {
-		all, err := job.ShardDone(ctx, s.Store, m.Job, job.ShardOf(m.Index, m.Shards), m.Shards)
-		if err != nil {
-			return job.NoteFailure(ctx, s.Store, s.log(), msg.ID, fmt.Errorf("merge: job %s: %w", m.Job, err))
-		}
-		if all {
-			if _, err := job.Finish(ctx, s.Store, m.Job, m.Count, m.Shards, s.now()); err != nil {
-				return job.NoteFailure(ctx, s.Store, s.log(), msg.ID, fmt.Errorf("merge: finish job %s: %w", m.Job, err))
-			}
-		}
+	if err := s.fold(ctx, ms); err != nil {
+		return job.NoteFailure(ctx, s.Store, s.log(), msg.ID, fmt.Errorf("merge: %w", err))
 	}
 	if err := in.Done(ctx, InTopic, msg); err != nil {
 		s.log().Warn("could not release partial message", "id", msg.ID, "err", err)
+	}
+	return nil
+}
+
+// fold folds the partials of one message, all of one job, each exactly
+// once, and runs the job's completion check where a fold completed its
+// shard. The partials go to the Folder together, so those of one shard
+// share one write.
+func (s *Stage) fold(ctx context.Context, ms []*job.PartialMsg) error {
+	outs := make([]job.FoldOutcome, len(ms))
+	errs := make([]error, len(ms))
+	var wg sync.WaitGroup
+	for i, m := range ms {
+		wg.Go(func() { outs[i], errs[i] = s.Folder.Fold(ctx, s.Store, m) })
+	}
+	wg.Wait()
+	for i, m := range ms {
+		if errs[i] != nil {
+			return fmt.Errorf("fold unit %d of job %s: %w", m.Index, m.Job, errs[i])
+		}
+	}
+	checked := map[int]bool{}
+	for i, m := range ms {
+		k := job.ShardOf(m.Index, m.Shards)
+		if !outs[i].ShardComplete || checked[k] {
+			continue
+		}
+		checked[k] = true
+		all, err := job.ShardDone(ctx, s.Store, m.Job, k, m.Shards)
+		if err != nil {
+			return fmt.Errorf("job %s: %w", m.Job, err)
+		}
+		if all {
+			if _, err := job.Finish(ctx, s.Store, m.Job, m.Count, m.Shards, s.now()); err != nil {
+				return fmt.Errorf("finish job %s: %w", m.Job, err)
+			}
+			return nil
+		}
 	}
 	return nil
 }
@@ -148,7 +172,7 @@ func (s *Stage) Poison(ctx context.Context, medium, topic string, d transport.De
 	if err != nil && msg.ID == "" {
 		return s.deadLetter(ctx, medium, topic, d, "", fmt.Sprintf("unreadable message: %v", err))
 	}
-	id, unit, ok := ParseMessageID(msg.ID)
+	id, units, ok := job.ParseMessageUnits(msg.ID)
 	if !ok {
 		if err := s.deadLetter(ctx, medium, topic, d, msg.ID, "the message ID names no job unit"); err != nil {
 			return err
@@ -165,10 +189,10 @@ func (s *Stage) Poison(ctx context.Context, medium, topic string, d transport.De
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("merge: poison unit %d of job %s: %w", unit, id, err)
+		return fmt.Errorf("merge: poison message %s: %w", msg.ID, err)
 	}
-	if rec.Plan != nil && unit >= rec.Plan.Units {
-		if err := s.deadLetter(ctx, medium, topic, d, msg.ID, fmt.Sprintf("job %s has %d units, not a unit %d", id, rec.Plan.Units, unit)); err != nil {
+	if last := units[len(units)-1]; rec.Plan != nil && last >= rec.Plan.Units {
+		if err := s.deadLetter(ctx, medium, topic, d, msg.ID, fmt.Sprintf("job %s has %d units, not a unit %d", id, rec.Plan.Units, last)); err != nil {
 			return err
 		}
 		s.release(ctx, in, topic, msg)
@@ -176,15 +200,23 @@ func (s *Stage) Poison(ctx context.Context, medium, topic string, d transport.De
 	}
 	// A stray copy of a unit that has been folded (a late duplicate that
 	// kept failing, or a partial whose completion check failed on every
-	// try) must not fail a job whose answer is complete.
-	applied, err := job.Applied(ctx, s.Store, id, unit)
-	if err != nil {
-		return fmt.Errorf("merge: poison unit %d of job %s: %w", unit, id, err)
+	// try) must not fail a job whose answer is complete; a message of
+	// several units fails the job for the first unit not folded.
+	unit := -1
+	for _, u := range units {
+		applied, err := job.Applied(ctx, s.Store, id, u)
+		if err != nil {
+			return fmt.Errorf("merge: poison unit %d of job %s: %w", u, id, err)
+		}
+		if !applied {
+			unit = u
+			break
+		}
 	}
-	if applied {
-		s.log().Info("poison message for a unit already merged", "job", id, "unit", unit)
+	if unit < 0 {
+		s.log().Info("poison message for units already merged", "id", msg.ID)
 		if err := s.complete(ctx, id); err != nil {
-			return fmt.Errorf("merge: poison unit %d of job %s: %w", unit, id, err)
+			return fmt.Errorf("merge: poison message %s: %w", msg.ID, err)
 		}
 		s.release(ctx, in, topic, msg)
 		return nil

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -135,19 +136,30 @@ func TestPipelineInMemoryIsExactUnderDuplicates(t *testing.T) {
 		require.NoError(t, err)
 		want.Merge(p)
 	}
-	for _, dup := range []int{1, 3} {
-		t.Run(fmt.Sprintf("dup=%d", dup), func(t *testing.T) {
+	for _, tc := range []struct {
+		dup    int
+		window time.Duration
+	}{{1, 0}, {3, 0}, {1, time.Hour}, {3, time.Hour}} {
+		t.Run(fmt.Sprintf("dup=%d,window=%v", tc.dup, tc.window), func(t *testing.T) {
+			dup := tc.dup
 			p := newPipeline(in)
+			// With a window, partials travel in batches (batches go when
+			// full or when every worker waits in one, never by the clock).
+			p.agg.Batcher.Window = tc.window
 			ctx := context.Background()
-			id := fmt.Sprintf("dup%d", dup)
+			id := fmt.Sprintf("dup%d-%d", dup, tc.window/time.Hour)
 			p.submit(t, job.Spec{ID: id, Transport: "queue", Input: job.Input{Container: "input", Prefix: "c."}, UnitMB: 1})
 			sent := p.tr.Deliveries(stage.InTopic)
 			deliver(t, p.tr, stage.InTopic, dup, func(d transport.Delivery) error { return p.agg.Handle(ctx, "queue", d) })
+			partials := len(p.tr.Deliveries(merge.InTopic))
 			deliver(t, p.tr, merge.InTopic, dup, func(d transport.Delivery) error { return p.merge.Handle(ctx, "queue", d) })
 			st, err := p.part.Status(ctx, id)
 			require.NoError(t, err)
 			require.Greater(t, st.Units.Planned, 1, "the big file spans several units")
 			require.Equal(t, job.Done, st.State, "failure: %s", st.Failure)
+			if tc.window > 0 {
+				assert.Less(t, partials, st.Units.Planned, "partials travelled in batches")
+			}
 			assert.Equal(t, *aggregate.NewResult(&want), st.Result.Result)
 			assert.Equal(t, want.Rejected, st.Rows.Rejected)
 			assert.NotEmpty(t, st.Samples)
@@ -222,10 +234,10 @@ func TestUnreadablePartialRecordsItsError(t *testing.T) {
 	// A partial whose body names another unit than its ID.
 	body := `{"job":"j","index":5,"count":6,"shards":1,"partial":{"rows":0,"rejected":0,"bytes":0,"nations":[]}}`
 	require.NoError(t, p.tr.Send(ctx, merge.InTopic, transport.Message{ID: job.PartialID("j", 4), Body: []byte(body)}))
-	require.ErrorContains(t, p.merge.Handle(ctx, "queue", p.tr.Take(merge.InTopic)[0]), "carries the partial of")
+	require.ErrorContains(t, p.merge.Handle(ctx, "queue", p.tr.Take(merge.InTopic)[0]), "carries the partials of")
 	last, err = job.LastError(ctx, p.store, "j", 4)
 	require.NoError(t, err)
-	assert.Contains(t, last, "carries the partial of")
+	assert.Contains(t, last, "carries the partials of")
 }
 
 func TestParseMessageID(t *testing.T) {

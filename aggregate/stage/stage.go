@@ -2,7 +2,8 @@
 // range of an input blob), range-reads exactly the bytes it needs, pinned to
 // the ETag partition planned with, runs the aggregation kernel over them,
 // and sends the unit's partial aggregate to the merge stage (topic
-// "partials") through the job's transport.
+// "partials") through the job's transport — with the partials of the
+// units that finish alongside it in one message (Batcher).
 //
 // Memory is bounded whatever the unit size: the blob is read in segments as
 // the kernel consumes it, never whole.
@@ -48,8 +49,12 @@ type Stage struct {
 	// SegmentBytes is how much is read per range request past the unit's
 	// first one (default 4 MiB).
 	SegmentBytes int64
-	Now          func() time.Time
-	Log          *slog.Logger
+	// Batcher sends the partials of units that finish together in one
+	// message; its zero value sends each on its own (the aggregate binary
+	// sets DefaultBatchWindow).
+	Batcher Batcher
+	Now     func() time.Time
+	Log     *slog.Logger
 }
 
 func (s *Stage) now() time.Time {
@@ -158,6 +163,13 @@ func (s *Stage) run(ctx context.Context, u *job.WorkUnit) error {
 		}
 		return fmt.Errorf("%w: job %s: %s", ErrPermanent, u.Job, reason)
 	}
+	s.Batcher.started()
+	sent := false
+	defer func() {
+		if !sent {
+			s.Batcher.stopped()
+		}
+	}()
 	started := s.now()
 	p := &aggregate.Partial{}
 	for i := range u.Parts {
@@ -178,12 +190,9 @@ func (s *Stage) run(ctx context.Context, u *job.WorkUnit) error {
 		Job: u.Job, Transport: u.Transport, Index: u.Index, Count: u.Count, Shards: u.Shards,
 		Bytes: u.Bytes(), Started: started.UTC(), Finished: s.now().UTC(), Partial: p,
 	}
-	body, err := json.Marshal(&pm)
-	if err != nil {
-		return fmt.Errorf("aggregate: encode partial: %w", err)
-	}
-	if err := out.Send(ctx, OutTopic, transport.Message{ID: job.PartialID(u.Job, u.Index), Body: body}); err != nil {
-		return fmt.Errorf("aggregate: send partial of unit %d: %w", u.Index, err)
+	sent = true
+	if err := s.Batcher.Send(ctx, out, &pm); err != nil {
+		return fmt.Errorf("aggregate: unit %d: %w", u.Index, err)
 	}
 	return nil
 }

@@ -9,9 +9,7 @@
 package main
 
 import (
-	"fmt"
 	"os"
-	"time"
 
 	"github.com/funnelpipe/funnel/cmd/internal/stagerun"
 	"github.com/funnelpipe/funnel/job"
@@ -20,7 +18,7 @@ import (
 
 func main() {
 	os.Exit(stagerun.Main("merge", func(env *stagerun.Env) error {
-		window, err := foldWindow(os.Getenv("FUNNEL_FOLD_WINDOW"))
+		window, err := stagerun.Window("FUNNEL_FOLD_WINDOW", os.Getenv("FUNNEL_FOLD_WINDOW"), merge.DefaultFoldWindow)
 		if err != nil {
 			return err
 		}
@@ -28,16 +26,4 @@ func main() {
 		s.Register(env.App, env.Prefix)
 		return nil
 	}))
-}
-
-// foldWindow parses FUNNEL_FOLD_WINDOW; empty means the default.
-func foldWindow(v string) (time.Duration, error) {
-	if v == "" {
-		return merge.DefaultFoldWindow, nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d < 0 || d > time.Minute {
-		return 0, fmt.Errorf("FUNNEL_FOLD_WINDOW %q: want a duration from 0 to 1m, like 500ms", v)
-	}
-	return d, nil
 }

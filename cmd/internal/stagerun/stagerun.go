@@ -162,3 +162,16 @@ func run(ctx context.Context, app string, getenv func(string) string, log *slog.
 	}
 	return handlers.Serve(ctx, env.App, cfg.Serve)
 }
+
+// Window reads the app setting name, a wait of 0 to 1m written as a Go
+// duration ("500ms"); empty means def.
+func Window(name, v string, def time.Duration) (time.Duration, error) {
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 || d > time.Minute {
+		return 0, fmt.Errorf("%s %q: want a duration from 0 to 1m, like 500ms", name, v)
+	}
+	return d, nil
+}
