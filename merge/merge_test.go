@@ -3,6 +3,7 @@ package merge_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -260,4 +261,62 @@ func TestParseMessageID(t *testing.T) {
 			assert.Equal(t, want.unit, u)
 		}
 	}
+}
+
+// A job of several merge shards whose partials travel in batches that mix
+// shards, each batch delivered twice and in any order: every unit is
+// folded into its own shard once, and the job completes across shards with
+// the exact answer.
+func TestBatchesMixingShardsFoldExactlyOnce(t *testing.T) {
+	ctx := context.Background()
+	st := &job.MemStore{}
+	tr := mem.New()
+	m := &merge.Stage{Store: st, Transports: map[string]transport.Transport{"queue": tr}, Log: slog.New(slog.DiscardHandler),
+		Folder: job.Folder{Window: time.Millisecond}}
+	spec := job.Spec{ID: "wide", Transport: "queue", Input: job.Input{Container: "input"}}
+	require.NoError(t, spec.Normalize())
+	_, err := job.Create(ctx, st, spec, time.Unix(1, 0))
+	require.NoError(t, err)
+	files := make([]job.File, 300)
+	for i := range files {
+		files[i] = job.File{Name: fmt.Sprintf("f%03d", i), Size: 1, ETag: "v"}
+	}
+	plan, err := job.MakePlan(files, 1)
+	require.NoError(t, err)
+	_, p, err := job.SetPlan(ctx, st, "wide", plan, time.Unix(2, 0))
+	require.NoError(t, err)
+	require.Greater(t, p.Shards, 1, "300 units take several merge shards")
+
+	var want aggregate.Partial
+	var batch []*job.PartialMsg
+	flush := func() {
+		units := make([]int, len(batch))
+		for i, pm := range batch {
+			units[i] = pm.Index
+		}
+		body, err := job.EncodePartials(batch)
+		require.NoError(t, err)
+		require.NoError(t, tr.Send(ctx, merge.InTopic, transport.Message{ID: job.PartialsID("wide", units), Body: body}))
+		batch = nil
+	}
+	for i := range p.Units {
+		part, err := aggregate.Scan(ctx, bytes.NewReader(table(uint64(i), 3, false)), fmt.Sprint(i), aggregate.DefaultLayout())
+		require.NoError(t, err)
+		want.Merge(part)
+		batch = append(batch, &job.PartialMsg{Job: "wide", Transport: "queue", Index: i, Count: p.Units, Shards: p.Shards, Bytes: 1, Partial: part})
+		if len(batch) == 7 {
+			flush()
+		}
+	}
+	flush()
+	deliver(t, tr, merge.InTopic, 2, func(d transport.Delivery) error { return m.Handle(ctx, "queue", d) })
+
+	rec, err := job.Get(ctx, st, "wide")
+	require.NoError(t, err)
+	require.Equal(t, job.Done, rec.State, rec.Failure)
+	data, _, err := st.Get(ctx, job.ResultName("wide", "json"))
+	require.NoError(t, err)
+	var res job.Result
+	require.NoError(t, json.Unmarshal(data, &res))
+	assert.Equal(t, *aggregate.NewResult(&want), res.Result)
 }

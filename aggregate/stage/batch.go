@@ -21,9 +21,11 @@ import (
 // travels alone; merge applies each unit of a message once
 // (job.PartialsID).
 //
-// A batch holds the partials of one merge shard of one job over one
-// transport, so that merge writes it in one shard write. The first partial
-// opens it and waits for more: the batch goes when Window has passed,
+// A batch holds partials of one job over one transport, whatever their
+// merge shards (merge folds each into its shard, the partials of one shard
+// in one write): concurrent units have consecutive indices, which the
+// shards take round robin, so batches per shard would be a shard count
+// times smaller. The first partial opens it and waits for more: the batch goes when Window has passed,
 // when it holds job.MaxBatchUnits partials or job.MaxBatchBytes, or at
 // once when no other unit is running in this process (nothing more could
 // join it, so a job's last partials are never held back). The zero value
@@ -48,10 +50,7 @@ const DefaultBatchWindow = 100 * time.Millisecond
 // whatever their own contexts say.
 const sendTimeout = time.Minute
 
-type batchKey struct {
-	transport, job string
-	shard          int
-}
+type batchKey struct{ transport, job string }
 
 type batch struct {
 	out   transport.Transport
@@ -124,7 +123,7 @@ func (bt *Batcher) Send(ctx context.Context, out transport.Transport, m *job.Par
 		bt.mu.Unlock()
 		return sendPartials(ctx, out, []*job.PartialMsg{m}, body)
 	}
-	key := batchKey{out.Name(), m.Job, job.ShardOf(m.Index, m.Shards)}
+	key := batchKey{out.Name(), m.Job}
 	bt.mu.Lock()
 	bt.running--
 	if bt.open == nil {
