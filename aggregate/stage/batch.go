@@ -25,12 +25,12 @@ import (
 // merge shards (merge folds each into its shard, the partials of one shard
 // in one write): concurrent units have consecutive indices, which the
 // shards take round robin, so batches per shard would be a shard count
-// times smaller. The first partial opens it and waits for more: the batch goes when Window has passed,
-// when it holds job.MaxBatchUnits partials or job.MaxBatchBytes, or at
-// once when no other unit is running in this process (nothing more could
-// join it, so a job's last partials are never held back). The zero value
-// (Window 0) sends every partial on its own at once; a Batcher is safe for
-// concurrent use.
+// times smaller. The first partial opens a batch and waits for more: the
+// batch goes when Window has passed, when it holds job.MaxBatchUnits
+// partials or job.MaxBatchBytes, or at once when no other unit is running
+// in this process (nothing more could join it, so a job's last partials
+// are never held back). The zero value (Window 0) sends every partial on
+// its own at once; a Batcher is safe for concurrent use.
 type Batcher struct {
 	// Window is how long a batch waits for more partials at most.
 	Window time.Duration
@@ -53,7 +53,6 @@ const sendTimeout = time.Minute
 type batchKey struct{ transport, job string }
 
 type batch struct {
-	out   transport.Transport
 	ms    []*job.PartialMsg
 	bytes int
 	ready chan struct{} // closed when the batch is to be sent now
@@ -111,7 +110,9 @@ func (bt *Batcher) releaseIfIdle() {
 }
 
 // Send sends m, the partial of a started unit, through out: in a batch
-// with other partials of its shard when Window allows, else alone.
+// with other partials of its job when Window allows, else alone. It
+// returns once the message holding m is stored, or with the error of the
+// send that was to store it.
 func (bt *Batcher) Send(ctx context.Context, out transport.Transport, m *job.PartialMsg) error {
 	body, err := json.Marshal(m)
 	if err != nil {
@@ -152,7 +153,7 @@ func (bt *Batcher) Send(ctx context.Context, out transport.Transport, m *job.Par
 		// Full: it goes now, and m opens the next batch.
 		b.release()
 	}
-	b = &batch{out: out, ms: []*job.PartialMsg{m}, bytes: len(body) + 2, ready: make(chan struct{}), done: make(chan struct{})}
+	b = &batch{ms: []*job.PartialMsg{m}, bytes: len(body) + 2, ready: make(chan struct{}), done: make(chan struct{})}
 	bt.open[key] = b
 	bt.releaseIfIdle()
 	bt.mu.Unlock()
