@@ -173,6 +173,11 @@ func New(target string, opts Options) (*Proxy, error) {
 		Rewrite: func(r *httputil.ProxyRequest) {
 			r.SetURL(&url.URL{Scheme: u.Scheme, Host: u.Host})
 			r.Out.Host = u.Host
+			// A writer that goes away (a handler killed mid-request) must
+			// not abort a write the service has received whole: Azure
+			// commits it and publishes its event whoever hears the
+			// answer. A body cut short still fails upstream, as there.
+			r.Out = r.Out.WithContext(context.WithoutCancel(r.In.Context()))
 		},
 		ModifyResponse: p.observe,
 		Transport:      &http.Transport{MaxIdleConnsPerHost: 256, DisableCompression: true},

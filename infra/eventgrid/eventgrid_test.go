@@ -141,3 +141,59 @@ func TestReplaceBlobEndpoint(t *testing.T) {
 	assert.Contains(t, got, "BlobEndpoint=http://127.0.0.1:9/a;QueueEndpoint=http://127.0.0.1:2/a")
 	assert.NotContains(t, got, "127.0.0.1:1/")
 }
+
+// A write the storage service commits raises its event even when the
+// writer is gone before the answer (a handler killed mid-request): Azure
+// publishes on commit, whoever hears the answer. Without the event, the
+// blob would never trigger its function and would stay behind.
+func TestACommittedWriteWhoseWriterLeftRaisesItsEvent(t *testing.T) {
+	gotBody := make(chan struct{})
+	clientGone := make(chan struct{})
+	storage := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
+		close(gotBody)
+		// The service commits the write once it has the whole body, but
+		// answers only after the writer has given up.
+		<-clientGone
+		w.Header().Set("ETag", `"0x8D2"`)
+		w.WriteHeader(http.StatusCreated)
+	}))
+	defer storage.Close()
+	wh := &webhook{got: make(chan struct{}, 10)}
+	hook := httptest.NewServer(wh)
+	defer hook.Close()
+	p, err := New(storage.URL+"/devstoreaccount1", Options{Latency: time.Millisecond})
+	require.NoError(t, err)
+	defer p.Close()
+	require.NoError(t, p.Subscribe(context.Background(), Subscription{Name: "s", Endpoint: hook.URL, SubjectBeginsWith: "/blobServices/default/containers/funnel-partials/"}))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, p.URL()+"/funnel-partials/j1/p/000001.000002", strings.NewReader("batch"))
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		done <- err
+	}()
+	<-gotBody
+	cancel()
+	require.Error(t, <-done, "the writer left before the answer")
+	// Give the proxy time to notice the closed connection (this only makes
+	// the failure it guards against reproducible; the test cannot pass by
+	// timing).
+	time.Sleep(100 * time.Millisecond)
+	close(clientGone)
+
+	select {
+	case <-wh.got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the committed write raised no event")
+	}
+	wh.mu.Lock()
+	defer wh.mu.Unlock()
+	require.Len(t, wh.events, 1)
+	assert.Equal(t, "/blobServices/default/containers/funnel-partials/blobs/j1/p/000001.000002", wh.events[0].Subject)
+}
