@@ -62,6 +62,18 @@ func (wh *webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	wh.got <- struct{}{}
 }
 
+// wait waits for n notifications to be recorded.
+func (wh *webhook) wait(t *testing.T, n int) {
+	t.Helper()
+	for i := range n {
+		select {
+		case <-wh.got:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d of %d events delivered", i, n)
+		}
+	}
+}
+
 func TestWritesRaiseBlobCreatedEvents(t *testing.T) {
 	// The storage side: 201 for every PUT, 200 otherwise.
 	storage := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -99,13 +111,7 @@ func TestWritesRaiseBlobCreatedEvents(t *testing.T) {
 	assert.Equal(t, 201, do("PUT", "/funnel-units/j1/u/000001", "hello"))
 	assert.Equal(t, 201, do("PUT", "/funnel-units/j1/u/000002?comp=blocklist", "<BlockList/>"))
 
-	for range 2 {
-		select {
-		case <-wh.got:
-		case <-time.After(10 * time.Second):
-			t.Fatal("no event delivered")
-		}
-	}
+	wh.wait(t, 2)
 	wh.mu.Lock()
 	defer wh.mu.Unlock()
 	require.Len(t, wh.events, 2)
@@ -187,11 +193,7 @@ func TestACommittedWriteWhoseWriterLeftRaisesItsEvent(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	close(clientGone)
 
-	select {
-	case <-wh.got:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the committed write raised no event")
-	}
+	wh.wait(t, 1)
 	wh.mu.Lock()
 	defer wh.mu.Unlock()
 	require.Len(t, wh.events, 1)
