@@ -81,13 +81,29 @@ func ParseMessageUnits(id string) (jobID string, units []int, ok bool) {
 // EncodePartials is the body of the message carrying ms, all of one job:
 // one PartialMsg as an object, several as an array.
 func EncodePartials(ms []*PartialMsg) ([]byte, error) {
-	switch len(ms) {
+	bodies := make([][]byte, len(ms))
+	for i, m := range ms {
+		b, err := json.Marshal(m)
+		if err != nil {
+			return nil, err
+		}
+		bodies[i] = b
+	}
+	return JoinPartials(bodies)
+}
+
+// JoinPartials is EncodePartials for partials already encoded one by one
+// (json.Marshal of a PartialMsg each): a sender that measured each
+// partial's size does not encode it again.
+func JoinPartials(bodies [][]byte) ([]byte, error) {
+	switch len(bodies) {
 	case 0:
 		return nil, errors.New("partials: no partial to encode")
 	case 1:
-		return json.Marshal(ms[0])
+		return bodies[0], nil
 	}
-	return json.Marshal(ms)
+	out := append([]byte{'['}, bytes.Join(bodies, []byte{','})...)
+	return append(out, ']'), nil
 }
 
 // DecodePartials reads the body of the partials message id (see

@@ -53,11 +53,12 @@ const sendTimeout = time.Minute
 type batchKey struct{ transport, job string }
 
 type batch struct {
-	ms    []*job.PartialMsg
-	bytes int
-	ready chan struct{} // closed when the batch is to be sent now
-	done  chan struct{} // closed when the send has finished; err is set
-	err   error
+	ms     []*job.PartialMsg
+	bodies [][]byte // ms encoded
+	bytes  int
+	ready  chan struct{} // closed when the batch is to be sent now
+	done   chan struct{} // closed when the send has finished; err is set
+	err    error
 }
 
 // wait waits for the batch's send.
@@ -122,7 +123,7 @@ func (bt *Batcher) Send(ctx context.Context, out transport.Transport, m *job.Par
 		bt.mu.Lock()
 		bt.running--
 		bt.mu.Unlock()
-		return sendPartials(ctx, out, []*job.PartialMsg{m}, body)
+		return sendPartials(ctx, out, []*job.PartialMsg{m}, [][]byte{body})
 	}
 	key := batchKey{out.Name(), m.Job}
 	bt.mu.Lock()
@@ -140,6 +141,7 @@ func (bt *Batcher) Send(ctx context.Context, out transport.Transport, m *job.Par
 	}
 	if b != nil && len(b.ms) < job.MaxBatchUnits && b.bytes+len(body)+1 <= job.MaxBatchBytes {
 		b.ms = append(b.ms, m)
+		b.bodies = append(b.bodies, body)
 		b.bytes += len(body) + 1
 		if len(b.ms) == job.MaxBatchUnits {
 			b.release()
@@ -153,7 +155,7 @@ func (bt *Batcher) Send(ctx context.Context, out transport.Transport, m *job.Par
 		// Full: it goes now, and m opens the next batch.
 		b.release()
 	}
-	b = &batch{ms: []*job.PartialMsg{m}, bytes: len(body) + 2, ready: make(chan struct{}), done: make(chan struct{})}
+	b = &batch{ms: []*job.PartialMsg{m}, bodies: [][]byte{body}, bytes: len(body) + 2, ready: make(chan struct{}), done: make(chan struct{})}
 	bt.open[key] = b
 	bt.releaseIfIdle()
 	bt.mu.Unlock()
@@ -168,28 +170,22 @@ func (bt *Batcher) Send(ctx context.Context, out transport.Transport, m *job.Par
 	if bt.open[key] == b {
 		delete(bt.open, key)
 	}
-	ms := b.ms
+	ms, bodies := b.ms, b.bodies
 	bt.mu.Unlock()
 
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sendTimeout)
 	defer cancel()
-	if len(ms) == 1 {
-		b.err = sendPartials(sctx, out, ms, body)
-	} else {
-		b.err = sendPartials(sctx, out, ms, nil)
-	}
+	b.err = sendPartials(sctx, out, ms, bodies)
 	close(b.done)
 	return b.err
 }
 
-// sendPartials sends the partials ms in one message; body, if not nil, is
-// the message body already encoded.
-func sendPartials(ctx context.Context, out transport.Transport, ms []*job.PartialMsg, body []byte) error {
-	if body == nil {
-		var err error
-		if body, err = job.EncodePartials(ms); err != nil {
-			return err
-		}
+// sendPartials sends the partials ms, encoded one by one as bodies, in one
+// message.
+func sendPartials(ctx context.Context, out transport.Transport, ms []*job.PartialMsg, bodies [][]byte) error {
+	body, err := job.JoinPartials(bodies)
+	if err != nil {
+		return err
 	}
 	units := make([]int, len(ms))
 	for i, m := range ms {
