@@ -144,8 +144,10 @@ func TestPipelineInMemoryIsExactUnderDuplicates(t *testing.T) {
 		t.Run(fmt.Sprintf("dup=%d,window=%v", tc.dup, tc.window), func(t *testing.T) {
 			dup := tc.dup
 			p := newPipeline(in)
-			// With a window, partials travel in batches (batches go when
-			// full or when every worker waits in one, never by the clock).
+			// With a window, partials may travel in batches (batches go when
+			// full or when no unit is running, never by the clock); how many
+			// share a message depends on the scheduling, so only the answer
+			// is checked here (aggregate/stage's tests check the batching).
 			p.agg.Batcher.Window = tc.window
 			ctx := context.Background()
 			id := fmt.Sprintf("dup%d-%d", dup, tc.window/time.Hour)
@@ -158,9 +160,7 @@ func TestPipelineInMemoryIsExactUnderDuplicates(t *testing.T) {
 			require.NoError(t, err)
 			require.Greater(t, st.Units.Planned, 1, "the big file spans several units")
 			require.Equal(t, job.Done, st.State, "failure: %s", st.Failure)
-			if tc.window > 0 {
-				assert.Less(t, partials, st.Units.Planned, "partials travelled in batches")
-			}
+			t.Logf("%d units, %d partials messages", st.Units.Planned, partials)
 			assert.Equal(t, *aggregate.NewResult(&want), st.Result.Result)
 			assert.Equal(t, want.Rejected, st.Rows.Rejected)
 			assert.NotEmpty(t, st.Samples)
