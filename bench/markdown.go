@@ -268,7 +268,7 @@ func writeComparison(b *strings.Builder, r Report, cur string) {
 			bp = Sig(s.P95MS, 3)
 		}
 		fmt.Fprintf(b, "| %s | %d | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
-			FormatFloat(c.ScaleFactor), c.Chunks, FormatBytes(c.UnitSizeBytes), c.InstancesPerApp, c.Arch,
+			FormatFloat(c.ScaleFactor), c.Chunks, p.Units(), c.InstancesPerApp, c.Arch,
 			Sig(p.Queue.EndToEndSeconds.Median, 3), Sig(p.Blob.EndToEndSeconds.Median, 3),
 			ratioText(p.Blob.EndToEndSeconds.Median, p.Queue.EndToEndSeconds.Median),
 			ratioCell(PairedRatio(r.Runs, p.Queue.Config, p.Blob.Config)),

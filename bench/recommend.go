@@ -17,13 +17,14 @@ type Pair struct {
 	Queue, Blob Aggregate
 }
 
-// Pairs matches queue and blob aggregates that differ only in transport, in
-// configuration order.
+// Pairs matches queue and blob aggregates that differ only in transport
+// (and, when partition chose the unit size, in the size each transport
+// got), in configuration order.
 func Pairs(aggs []Aggregate) []Pair {
 	blobs := map[Config]Aggregate{}
 	for _, a := range aggs {
 		if a.Config.Transport == TransportBlob && a.Repetitions > 0 && !a.Config.Emulated {
-			blobs[a.Config] = a
+			blobs[pairKey(a.Config)] = a
 		}
 	}
 	var out []Pair
@@ -31,13 +32,22 @@ func Pairs(aggs []Aggregate) []Pair {
 		if a.Config.Transport != TransportQueue || a.Repetitions == 0 || a.Config.Emulated {
 			continue
 		}
-		c := a.Config
-		c.Transport = TransportBlob
-		if b, ok := blobs[c]; ok {
+		if b, ok := blobs[pairKey(a.Config)]; ok {
 			out = append(out, Pair{Queue: a, Blob: b})
 		}
 	}
 	return out
+}
+
+// pairKey is what a queue and a blob configuration share to be compared:
+// everything but the transport, and but the unit size when partition
+// chose it.
+func pairKey(c Config) Config {
+	c.Transport = ""
+	if c.AutoUnit {
+		c.UnitSizeBytes = 0
+	}
+	return c
 }
 
 // Recommendation is the transport the figures favour for one use case.
@@ -130,12 +140,12 @@ func choose(useCase string, p Pair, figure func(Aggregate) float64, higherBetter
 	if q == b || ratio-1 < materialDifference {
 		r.Choice = "either"
 		r.Because = fmt.Sprintf("%s: queue %s, blob %s — within %d %% (%s)",
-			what, format(q), format(b), int(materialDifference*100), configWhere(p.Queue.Config))
+			what, format(q), format(b), int(materialDifference*100), pairWhere(p))
 		return r
 	}
 	r.Choice = winner
 	r.Because = fmt.Sprintf("%s: %s %s vs %s %s, %s× better (%s)",
-		what, winner, format(wv), loser, format(lv), Sig(ratio, 3), configWhere(p.Queue.Config))
+		what, winner, format(wv), loser, format(lv), Sig(ratio, 3), pairWhere(p))
 	return r
 }
 
@@ -190,6 +200,18 @@ func chooseCost(pairs []Pair, currency string) Recommendation {
 	return r
 }
 
-func configWhere(c Config) string {
-	return fmt.Sprintf("SF %s, %d chunks, %s units, %d instance(s) per app, %s", FormatFloat(c.ScaleFactor), c.Chunks, FormatBytes(c.UnitSizeBytes), c.InstancesPerApp, c.Arch)
+// pairWhere names the configuration a pair ran.
+func pairWhere(p Pair) string {
+	c := p.Queue.Config
+	return fmt.Sprintf("SF %s, %d chunks, %s units, %d instance(s) per app, %s", FormatFloat(c.ScaleFactor), c.Chunks, p.Units(), c.InstancesPerApp, c.Arch)
+}
+
+// Units is the pair's unit size, "8 MiB", or both when partition chose a
+// different size for each transport: "queue 8 MiB / blob 32 MiB".
+func (p Pair) Units() string {
+	q, b := p.Queue.Config.UnitSizeBytes, p.Blob.Config.UnitSizeBytes
+	if q == b {
+		return FormatBytes(q)
+	}
+	return "queue " + FormatBytes(q) + " / blob " + FormatBytes(b)
 }

@@ -183,6 +183,35 @@ func TestRecommendCost(t *testing.T) {
 	assert.Contains(t, cost.Because, "3 paired configuration(s)")
 }
 
+// Jobs that let partition choose the unit size may get a different size
+// per transport; they still pair, and the tables name both sizes. Jobs
+// that named different sizes do not pair.
+func TestPairsOfAutomaticUnitSizes(t *testing.T) {
+	q, b := testConfig(TransportQueue, 10), testConfig(TransportBlob, 10)
+	q.AutoUnit, b.AutoUnit = true, true
+	b.UnitSizeBytes = 32 << 20
+	var runs []Run
+	runs = append(runs, synthRuns(t, q, 2, defaultSynth(TransportQueue))...)
+	runs = append(runs, synthRuns(t, b, 2, defaultSynth(TransportBlob))...)
+	rep, err := NewReport(ReportOptions{Label: "comparison", Created: time.Now(), Machine: testMachine, Prices: testPrices(), Runs: runs})
+	require.NoError(t, err)
+	pairs := Pairs(rep.Aggregates)
+	require.Len(t, pairs, 1)
+	assert.Equal(t, "queue 8 MiB / blob 32 MiB", pairs[0].Units())
+	dir := t.TempDir()
+	require.NoError(t, WriteReport(dir, rep))
+	md, err := os.ReadFile(filepath.Join(dir, MarkdownFile))
+	require.NoError(t, err)
+	assert.Contains(t, string(md), "| 1 | 10 | queue 8 MiB / blob 32 MiB | 1 | amd64 |")
+	assert.Contains(t, string(md), "queue 8 MiB / blob 32 MiB units, 1 instance(s) per app")
+
+	q.AutoUnit, b.AutoUnit = false, false
+	runs = append(synthRuns(t, q, 2, defaultSynth(TransportQueue)), synthRuns(t, b, 2, defaultSynth(TransportBlob))...)
+	aggs, err := AggregateRuns(runs)
+	require.NoError(t, err)
+	assert.Empty(t, Pairs(aggs), "sizes a user named are part of the configuration")
+}
+
 func TestSingleTransportReport(t *testing.T) {
 	runs := synthRuns(t, testConfig(TransportQueue, 10), 3, defaultSynth(TransportQueue))
 	rep, err := NewReport(ReportOptions{Label: "queue", Created: time.Now(), Machine: testMachine, Prices: testPrices(), Runs: runs})

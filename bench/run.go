@@ -30,6 +30,10 @@ type Config struct {
 	Chunks          int     `json:"chunks"`
 	UnitSizeBytes   int64   `json:"unit_size_bytes"`
 	InstancesPerApp int     `json:"instances_per_app"`
+	// AutoUnit says that partition chose UnitSizeBytes, as for a job that
+	// names no unit size; the choice depends on the transport, so a queue
+	// and a blob configuration of one input may differ in it.
+	AutoUnit bool `json:"auto_unit,omitempty"`
 }
 
 // Emulated reports whether handlers built for arch run emulated on this

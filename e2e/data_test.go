@@ -69,7 +69,7 @@ func generated(t *testing.T, dir string, sf float64, n int) []string {
 
 // planUnits is how many work units partition makes of files (listed in
 // name order, as a prefix listing returns them) with unit_mb unitMB (0:
-// chosen automatically).
+// chosen automatically, as for a queue job).
 func planUnits(t *testing.T, files map[string][]byte, unitMB int) int {
 	t.Helper()
 	names := make([]string, 0, len(files))
@@ -81,7 +81,7 @@ func planUnits(t *testing.T, files map[string][]byte, unitMB int) int {
 	for i, n := range names {
 		fs[i] = job.File{Name: n, Size: int64(len(files[n]))}
 	}
-	spec := job.Spec{UnitMB: unitMB}
+	spec := job.Spec{Transport: "queue", UnitMB: unitMB}
 	p, err := job.PlanFor(&spec, fs)
 	require.NoError(t, err)
 	return p.Units

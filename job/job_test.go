@@ -179,20 +179,63 @@ func TestCutProperties(t *testing.T) {
 }
 
 func TestAutoUnitSize(t *testing.T) {
-	assert.Equal(t, int64(MinAutoUnit), AutoUnitBytes(1<<20, 32), "small inputs keep the floor")
-	assert.Equal(t, int64(79<<20), AutoUnitBytes(5000<<20, 32), "5000 MiB over 64 units, rounded up to a MiB")
-	assert.Equal(t, int64(MaxAutoUnit), AutoUnitBytes(1<<40, 32))
+	tests := []struct {
+		name      string
+		total     int64
+		par       int
+		transport string
+		want      int64
+		rule      string
+	}{
+		{"small input over queues keeps the queue floor", 1 << 20, 32, "queue", MinAutoUnit, UnitRuleFloor},
+		{"small input over blobs keeps the blob floor", 1 << 20, 32, "blob", MinAutoUnitBlob, UnitRuleFloor},
+		{"SF 40 over queues: 64 units", 982_730_907, 32, "queue", 15 << 20, UnitRuleParallelism},
+		{"SF 40 over blobs: the floor wins over the parallelism", 982_730_907, 32, "blob", MinAutoUnitBlob, UnitRuleFloor},
+		{"5000 MiB over 64 units, rounded up to a MiB", 5000 << 20, 32, "queue", 79 << 20, UnitRuleParallelism},
+		{"large inputs are the same over blobs", 5000 << 20, 32, "blob", 79 << 20, UnitRuleParallelism},
+		{"just at the blob floor", 64 * MinAutoUnitBlob, 32, "blob", MinAutoUnitBlob, UnitRuleParallelism},
+		{"no parallelism means the default", 5000 << 20, 0, "queue", 79 << 20, UnitRuleParallelism},
+		{"huge inputs hit the cap", 1 << 40, 32, "queue", MaxAutoUnit, UnitRuleCap},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, rule := AutoUnitBytes(tt.total, tt.par, tt.transport)
+			assert.Equal(t, tt.want, got)
+			assert.Equal(t, tt.rule, rule)
+		})
+	}
+	for _, tr := range Transports() {
+		assert.GreaterOrEqual(t, AutoUnitFloor(tr), int64(MinAutoUnit), tr)
+		assert.LessOrEqual(t, AutoUnitFloor(tr), int64(MaxAutoUnit), tr)
+	}
+
 	s := Spec{ID: "j", Transport: "queue", Input: Input{Container: "input"}}
 	require.NoError(t, s.Normalize())
 	p, err := PlanFor(&s, []File{{Name: "a", Size: 5000 << 20}})
 	require.NoError(t, err)
 	assert.True(t, p.AutoUnit)
 	assert.Equal(t, DefaultParallelism, p.Parallelism)
+	assert.Equal(t, UnitRuleParallelism, p.UnitRule)
 	assert.Equal(t, 64, p.Units, "5000 MiB in 79 MiB units")
+	assert.Equal(t, UnitRuleParallelism, p.Summary().UnitRule)
+
+	s.Transport = "blob"
+	p, err = PlanFor(&s, []File{{Name: "a", Size: 256 << 20}})
+	require.NoError(t, err)
+	assert.Equal(t, int64(MinAutoUnitBlob), p.UnitBytes)
+	assert.Equal(t, UnitRuleFloor, p.UnitRule)
+	assert.Equal(t, 8, p.Units, "256 MiB in 32 MiB units")
+	s.Transport = "queue"
+	p, err = PlanFor(&s, []File{{Name: "a", Size: 256 << 20}})
+	require.NoError(t, err)
+	assert.Equal(t, int64(MinAutoUnit), p.UnitBytes)
+	assert.Equal(t, 32, p.Units, "256 MiB in 8 MiB units")
+
 	s.UnitMB = 100
 	p, err = PlanFor(&s, []File{{Name: "a", Size: 5000 << 20}})
 	require.NoError(t, err)
 	assert.False(t, p.AutoUnit)
+	assert.Empty(t, p.UnitRule, "a size the spec names has no rule")
 	assert.Equal(t, 50, p.Units)
 }
 

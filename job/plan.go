@@ -35,23 +35,26 @@ type Plan struct {
 	// and Parallelism (the spec asked for none); see AutoUnitBytes.
 	AutoUnit    bool `json:"auto_unit,omitempty"`
 	Parallelism int  `json:"parallelism,omitempty"`
+	// UnitRule is the bound that decided an automatic size (UnitRule*).
+	UnitRule string `json:"unit_rule,omitempty"`
 }
 
 // PlanSummary is the part of a Plan the job record carries: enough for
 // status, completion and the poison path, without the file list.
 type PlanSummary struct {
-	UnitBytes   int64 `json:"unit_bytes"`
-	AutoUnit    bool  `json:"auto_unit,omitempty"`
-	Parallelism int   `json:"parallelism,omitempty"`
-	Files       int   `json:"files"`
-	Units       int   `json:"units"`
-	Shards      int   `json:"shards"`
-	Bytes       int64 `json:"bytes"`
+	UnitBytes   int64  `json:"unit_bytes"`
+	AutoUnit    bool   `json:"auto_unit,omitempty"`
+	Parallelism int    `json:"parallelism,omitempty"`
+	UnitRule    string `json:"unit_rule,omitempty"`
+	Files       int    `json:"files"`
+	Units       int    `json:"units"`
+	Shards      int    `json:"shards"`
+	Bytes       int64  `json:"bytes"`
 }
 
 // Summary is the plan's PlanSummary.
 func (p *Plan) Summary() PlanSummary {
-	return PlanSummary{UnitBytes: p.UnitBytes, AutoUnit: p.AutoUnit, Parallelism: p.Parallelism,
+	return PlanSummary{UnitBytes: p.UnitBytes, AutoUnit: p.AutoUnit, Parallelism: p.Parallelism, UnitRule: p.UnitRule,
 		Files: len(p.Files), Units: p.Units, Shards: p.Shards, Bytes: p.Bytes}
 }
 
@@ -214,25 +217,67 @@ func CutLocal(files []File, unitBytes int64) []aggregate.LocalUnit {
 // the queue trigger's defaults).
 const DefaultParallelism = 32
 
-// Automatic unit sizes stay within these bounds: below MinAutoUnit a
-// unit's fixed cost (a trigger, a ranged read, a partial and its fold,
-// ~10 storage requests and tens of milliseconds) outweighs reading it;
-// above MaxAutoUnit a unit takes long enough alone to hold up a job.
+// Automatic unit sizes stay within these bounds: below the floor a
+// unit's fixed cost outweighs reading it; above MaxAutoUnit a unit takes
+// long enough alone to hold up a job.
+//
+// The floor depends on the transport, because a unit's fixed cost (its
+// message, trigger, ranged read, partial and fold) does. Measured as the
+// cost per run a unit more adds at list prices (SF 10 and SF 40 at 8 to
+// 48 MiB units, Flex Consumption), a unit costs about $1–3e-6 over queues,
+// a few queue operations and an execution, and about $1.1–1.5e-5 over
+// blobs, where every unit message is a blob write ($6.5e-6 alone) and the
+// Event Grid trigger's reads. Over queues MinAutoUnit's 8 MiB keeps that
+// near $2.5e-7 a MiB; MinAutoUnitBlob's 32 MiB keeps blob units within
+// about 1.5 times that (at 8 MiB, unit messages were nearly three
+// quarters of a blob SF 40 job's cost). Larger blob units were also faster
+// on the benchmark machine (SF 40: 4.1 s at 15 MiB, 3.0 s at 32 MiB) and
+// still give a 1 GB job 30 units, enough for two instances' concurrent
+// invocations. The floor wins over Parallelism: a job under twice the
+// parallelism times the floor gets fewer, cheaper units.
 const (
-	MinAutoUnit = 8 << 20
-	MaxAutoUnit = 256 << 20
+	MinAutoUnit     = 8 << 20
+	MinAutoUnitBlob = 32 << 20
+	MaxAutoUnit     = 256 << 20
 )
 
-// AutoUnitBytes is the unit size for an input of total bytes when the spec
-// names none: about two units per parallel invocation wanted, rounded up to
-// a MiB, within [MinAutoUnit, MaxAutoUnit].
-func AutoUnitBytes(total int64, parallelism int) int64 {
+// AutoUnitFloor is the smallest unit size AutoUnitBytes picks for a job
+// over transport (see MinAutoUnit).
+func AutoUnitFloor(transport string) int64 {
+	if transport == "blob" {
+		return MinAutoUnitBlob
+	}
+	return MinAutoUnit
+}
+
+// The bound that decided an automatic unit size (Plan.UnitRule).
+const (
+	// UnitRuleParallelism: about two units per parallel invocation wanted.
+	UnitRuleParallelism = "parallelism"
+	// UnitRuleFloor: the transport's floor, fewer units than the
+	// parallelism asks for (AutoUnitFloor).
+	UnitRuleFloor = "floor"
+	// UnitRuleCap: MaxAutoUnit, more units than the parallelism asks for.
+	UnitRuleCap = "cap"
+)
+
+// AutoUnitBytes is the unit size for an input of total bytes over
+// transport when the spec names none: about two units per parallel
+// invocation wanted, rounded up to a MiB, within [AutoUnitFloor(transport),
+// MaxAutoUnit]. rule says which of the three decided (UnitRule*).
+func AutoUnitBytes(total int64, parallelism int, transport string) (size int64, rule string) {
 	if parallelism <= 0 {
 		parallelism = DefaultParallelism
 	}
 	u := (total + int64(2*parallelism) - 1) / int64(2*parallelism)
 	u = (u + 1<<20 - 1) &^ (1<<20 - 1)
-	return min(max(u, MinAutoUnit), MaxAutoUnit)
+	switch floor := AutoUnitFloor(transport); {
+	case u < floor:
+		return floor, UnitRuleFloor
+	case u > MaxAutoUnit:
+		return MaxAutoUnit, UnitRuleCap
+	}
+	return u, UnitRuleParallelism
 }
 
 // MakePlan cuts files into units of about unitBytes each (see Cut). A
@@ -281,11 +326,12 @@ func PlanFor(s *Spec, files []File) (Plan, error) {
 	for _, f := range files {
 		total += f.Size
 	}
-	p, err := MakePlan(files, AutoUnitBytes(total, par))
+	size, rule := AutoUnitBytes(total, par, s.Transport)
+	p, err := MakePlan(files, size)
 	if err != nil {
 		return p, err
 	}
-	p.AutoUnit, p.Parallelism = true, par
+	p.AutoUnit, p.Parallelism, p.UnitRule = true, par, rule
 	return p, nil
 }
 

@@ -48,7 +48,8 @@ type Spec struct {
 	Transport string `json:"transport"`
 	Input     Input  `json:"input"`
 	// UnitMB is the size of a work unit in MiB; 0 (the default) lets
-	// partition choose it from the input size and Parallelism.
+	// partition choose it from the input size, Parallelism and the
+	// transport (AutoUnitBytes).
 	UnitMB int `json:"unit_mb,omitempty"`
 	// Parallelism is how many units should run at once when the unit size
 	// is chosen automatically (default DefaultParallelism).

@@ -20,10 +20,13 @@ type Status struct {
 	Bytes int64      `json:"bytes"`
 	Units UnitCounts `json:"units"`
 	// UnitBytes is the unit size the plan used; UnitSizeAuto says that
-	// partition chose it from the input size and Parallelism.
+	// partition chose it from the input size and Parallelism, UnitRule
+	// which bound decided (UnitRule*: the parallelism, the transport's
+	// floor or the cap).
 	UnitBytes    int64              `json:"unit_bytes,omitempty"`
 	UnitSizeAuto bool               `json:"unit_size_auto,omitempty"`
 	Parallelism  int                `json:"parallelism,omitempty"`
+	UnitRule     string             `json:"unit_rule,omitempty"`
 	Rows         RowCounts          `json:"rows"`
 	Timings      Timings            `json:"timings"`
 	Result       *Result            `json:"result,omitempty"`
@@ -92,7 +95,7 @@ func ReadStatus(ctx context.Context, st Store, id string, now time.Time) (*Statu
 	if rec.Sent {
 		s.Units.Sent = rec.Plan.Units
 	}
-	s.UnitBytes, s.UnitSizeAuto, s.Parallelism = rec.Plan.UnitBytes, rec.Plan.AutoUnit, rec.Plan.Parallelism
+	s.UnitBytes, s.UnitSizeAuto, s.Parallelism, s.UnitRule = rec.Plan.UnitBytes, rec.Plan.AutoUnit, rec.Plan.Parallelism, rec.Plan.UnitRule
 	p, err := ReadProgress(ctx, st, id, rec.Plan.Shards)
 	if err != nil {
 		return nil, err

@@ -102,6 +102,27 @@ func submitPlanned(t *testing.T, svc *Service, spec job.Spec) *job.Record {
 	return rec
 }
 
+// Over blobs the automatic unit size keeps the blob transport's larger
+// floor, and the job's status says so.
+func TestBlobJobsGetLargerAutomaticUnits(t *testing.T) {
+	in := &fakeInputs{files: map[string][]job.File{"input": {
+		{Name: "customer.000.csv", Size: 64 << 20, ETag: "e0"},
+		{Name: "customer.001.csv", Size: 64 << 20, ETag: "e1"},
+	}}}
+	tr := &sink{}
+	svc, _ := newService(in, tr)
+	svc.Transports["blob"] = tr
+	rec := submitPlanned(t, svc, job.Spec{Transport: "blob", Input: job.Input{Container: "input", Prefix: "customer."}})
+	assert.Equal(t, int64(job.MinAutoUnitBlob), rec.Plan.UnitBytes)
+	assert.Equal(t, 4, rec.Plan.Units, "two 64 MiB files in 32 MiB units")
+	require.Len(t, tr.sent, 4)
+	st, err := svc.Status(context.Background(), rec.Spec.ID)
+	require.NoError(t, err)
+	assert.True(t, st.UnitSizeAuto)
+	assert.Equal(t, job.UnitRuleFloor, st.UnitRule)
+	assert.Equal(t, int64(job.MinAutoUnitBlob), st.UnitBytes)
+}
+
 func TestSubmitStoresAndPlanSendsUnits(t *testing.T) {
 	in := &fakeInputs{files: map[string][]job.File{"input": {
 		{Name: "customer.000.csv", Size: 20 << 20, ETag: "e0"},
@@ -127,6 +148,7 @@ func TestSubmitStoresAndPlanSendsUnits(t *testing.T) {
 	assert.False(t, NeedsPlan(rec))
 	require.Equal(t, 3, rec.Plan.Units) // 20 MiB + 1 byte in units chosen automatically (8 MiB), which span files
 	assert.True(t, rec.Plan.AutoUnit)
+	assert.Equal(t, job.UnitRuleFloor, rec.Plan.UnitRule)
 	require.Len(t, tr.sent, 3)
 	for i, m := range tr.sent {
 		assert.Equal(t, job.UnitID("fixed", i), m.ID)

@@ -248,7 +248,7 @@ func (o Options) methodNotes(loadStart, loadEnd string) []string {
 			"The host sees only an invocation's trigger payload, so an aggregate invocation's bytes in also hold an equal share of what the aggregate processes read from blob storage in the run. " +
 			"CPU seconds are each handler process's utime+stime from /proc over the window, peak RSS its VmHWM after a reset (clear_refs) before the job. " +
 			"The local host's own CPU and Azurite's are not in those figures (Azurite's is noted per configuration below).",
-		fmt.Sprintf("Baseline: the same kernel over the same chunk files from local disk (page cache warm), %d workers, units of the job's unit size. "+
+		fmt.Sprintf("Baseline: the same kernel over the same chunk files from local disk (page cache warm), %d workers, units of the job's unit size (the queue job's when partition chose a size for each transport). "+
 			"Raw download: every chunk blob from the same Azurite, %d at a time, bodies discarded. Both are measured once per counted repetition after all jobs on the stack "+
 			"(measured right before a job, the download would warm Azurite's files for it); the i-th pair is set beside each transport's i-th repetition.",
 			runtime.GOMAXPROCS(0), o.Parallel),

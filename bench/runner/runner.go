@@ -242,7 +242,7 @@ func (o Options) Configs() []bench.Config {
 				for _, t := range o.Transports {
 					out = append(out, bench.Config{
 						Transport: t, Arch: o.Arch, Emulated: emulated, ScaleFactor: sf, Chunks: c,
-						UnitSizeBytes: o.unitBytes(), InstancesPerApp: n,
+						UnitSizeBytes: o.unitBytes(), InstancesPerApp: n, AutoUnit: o.AutoUnit,
 					})
 				}
 			}
@@ -261,10 +261,10 @@ func (o Options) unitBytes() int64 {
 }
 
 // autoUnit gives the configurations of one input the unit size partition
-// picks for it when a job names none.
+// picks for it over each one's transport when a job names none.
 func autoUnit(group []bench.Config, inputBytes int64) {
 	for i := range group {
-		group[i].UnitSizeBytes = job.AutoUnitBytes(inputBytes, job.DefaultParallelism)
+		group[i].UnitSizeBytes, _ = job.AutoUnitBytes(inputBytes, job.DefaultParallelism, group[i].Transport)
 	}
 }
 

@@ -110,18 +110,26 @@ func TestAutoUnit(t *testing.T) {
 	o := runnerOpts()
 	o.UnitMB = 0
 	o.AutoUnit = true
+	o.Transports = []string{bench.TransportQueue, bench.TransportBlob}
 	require.NoError(t, o.Validate())
 	cs := o.Configs()
+	require.Len(t, cs, 2)
 	for _, c := range cs {
 		assert.Zero(t, c.UnitSizeBytes)
 	}
 	autoUnit(cs, 982_730_907) // SF 40
 	for _, c := range cs {
-		assert.Equal(t, int64(15<<20), c.UnitSizeBytes)
+		want := int64(15 << 20)
+		if c.Transport == bench.TransportBlob {
+			want = job.MinAutoUnitBlob // the blob transport's floor
+		}
+		assert.Equal(t, want, c.UnitSizeBytes, c.Transport)
+		assert.True(t, c.AutoUnit)
 		require.NoError(t, c.Validate())
 	}
 	autoUnit(cs, 245_000_000) // SF 10: the smallest automatic size
 	assert.Equal(t, int64(job.MinAutoUnit), cs[0].UnitSizeBytes)
+	assert.Len(t, stackGroups(o.Configs()), 1, "the transports still share one stack")
 }
 
 func TestSweeps(t *testing.T) {

@@ -114,7 +114,7 @@ func writeStatus(w io.Writer, st *job.Status) error {
 	if st.UnitBytes > 0 {
 		how := "as asked"
 		if st.UnitSizeAuto {
-			how = fmt.Sprintf("chosen for %d-way parallelism", st.Parallelism)
+			how = autoUnitHow(st)
 		}
 		tw.printf("unit size  %s (%s)\n", formatMiB(st.UnitBytes), how)
 	}
@@ -192,3 +192,14 @@ func waitJob(ctx context.Context, c *partition.Client, id string, interval time.
 
 // formatMiB prints a byte count in MiB.
 func formatMiB(n int64) string { return fmt.Sprintf("%.4g MiB", float64(n)/(1<<20)) }
+
+// autoUnitHow says why partition chose a job's unit size.
+func autoUnitHow(st *job.Status) string {
+	switch st.UnitRule {
+	case job.UnitRuleFloor:
+		return fmt.Sprintf("the %s transport's smallest automatic unit: fewer units than %d-way parallelism asks for, as smaller ones would cost more in messages than in data", st.Transport, st.Parallelism)
+	case job.UnitRuleCap:
+		return fmt.Sprintf("the largest automatic unit: more units than %d-way parallelism asks for", st.Parallelism)
+	}
+	return fmt.Sprintf("chosen for %d-way parallelism", st.Parallelism)
+}

@@ -114,3 +114,28 @@ func TestResultFormats(t *testing.T) {
 	assert.Equal(t, f.result.Nations, got.Nations)
 	assert.True(t, strings.HasSuffix(stdout.String(), "\n"))
 }
+
+// The unit size line says why partition chose the size it did.
+func TestStatusSaysWhyTheUnitSize(t *testing.T) {
+	base := job.Status{ID: "j1", State: job.Running, Transport: "blob", UnitBytes: 32 << 20, UnitSizeAuto: true, Parallelism: 32}
+	tests := []struct {
+		rule, want string
+	}{
+		{job.UnitRuleFloor, "unit size  32 MiB (the blob transport's smallest automatic unit: fewer units than 32-way parallelism asks for"},
+		{job.UnitRuleCap, "unit size  32 MiB (the largest automatic unit: more units than 32-way parallelism asks for)"},
+		{job.UnitRuleParallelism, "unit size  32 MiB (chosen for 32-way parallelism)"},
+		{"", "unit size  32 MiB (chosen for 32-way parallelism)"}, // a record of an older version
+	}
+	for _, tt := range tests {
+		st := base
+		st.UnitRule = tt.rule
+		var b strings.Builder
+		require.NoError(t, writeStatus(&b, &st))
+		assert.Contains(t, b.String(), tt.want, tt.rule)
+	}
+	st := base
+	st.UnitSizeAuto, st.UnitRule = false, ""
+	var b strings.Builder
+	require.NoError(t, writeStatus(&b, &st))
+	assert.Contains(t, b.String(), "unit size  32 MiB (as asked)")
+}
