@@ -88,11 +88,21 @@ type Aggregate struct {
 	CostPerGBFlex                Stat  `json:"cost_per_gb_flex"`
 	// OpsByClass is storage operations per run by service and class.
 	OpsByClass []ClassStat `json:"ops_by_class"`
+	// EventGrid is Event Grid operations per run and their cost, when every
+	// counted run counted them (nil otherwise).
+	EventGrid *EventGridStat `json:"event_grid,omitempty"`
 	// Apps is CPU time (summed over an app's instances) and peak RSS (the
 	// largest instance's) per run, by app.
 	Apps []AppStat `json:"apps"`
 	// Stages pools the invocation records of all counted repetitions.
 	Stages []StageStats `json:"stages"`
+}
+
+// EventGridStat is the per-run Event Grid operations of a configuration.
+type EventGridStat struct {
+	Ingress    Stat `json:"ingress"`
+	Deliveries Stat `json:"deliveries"`
+	Cost       Stat `json:"cost"`
 }
 
 // ClassStat is the per-run count of one class of storage operations.
@@ -210,6 +220,13 @@ func aggregate(c Config, runs []Run) (Aggregate, error) {
 	a.CostPerGBFlex = stat(func(r Run) float64 { _, f := r.CostPerGB(); return f })
 
 	a.OpsByClass = classStats(counted)
+	if !slices.ContainsFunc(counted, func(r Run) bool { return r.EventGrid == nil || r.Cost.EventGrid == nil }) {
+		a.EventGrid = &EventGridStat{
+			Ingress:    stat(func(r Run) float64 { return float64(r.EventGrid.Ingress) }),
+			Deliveries: stat(func(r Run) float64 { return float64(r.EventGrid.Deliveries) }),
+			Cost:       stat(func(r Run) float64 { return r.Cost.EventGridTotal() }),
+		}
+	}
 	a.Apps = appStats(counted)
 
 	var pooled []InvocationRecord

@@ -112,7 +112,8 @@ type PlanCost struct {
 	ComputeCost    float64 `json:"compute_cost"`
 	// Functions is ExecutionsCost + ComputeCost.
 	Functions float64 `json:"functions"`
-	// Total is Functions plus the run's storage operations.
+	// Total is Functions plus the run's storage operations and Event Grid
+	// operations (when counted).
 	Total float64 `json:"total"`
 }
 
@@ -133,12 +134,63 @@ type Cost struct {
 	// Storage is the run's storage operations by service and class.
 	Storage      []ClassCost `json:"storage"`
 	StorageTotal float64     `json:"storage_total"`
+	// EventGrid is the run's Event Grid operations; nil when the run did
+	// not count them (results written before they were).
+	EventGrid *EventGridCost `json:"event_grid,omitempty"`
 	// InputStoragePerMonth is what keeping the input in hot blob storage
 	// costs per month; it is not part of a run's cost.
 	InputStoragePerMonth float64 `json:"input_storage_per_month"`
 	// FreeGrantsApplied is always false: costs are computed without the
 	// monthly free grants.
 	FreeGrantsApplied bool `json:"free_grants_applied"`
+}
+
+// EventGridOps counts a run's Event Grid operations on the storage
+// account's system topic: Ingress, one per blob write the account commits
+// (Event Grid bills it whether or not a subscription takes the event), and
+// Deliveries, one per webhook delivery attempt.
+type EventGridOps struct {
+	Ingress    int64 `json:"ingress"`
+	Deliveries int64 `json:"deliveries"`
+}
+
+// Operations is what Event Grid bills: ingress plus delivery attempts.
+func (o EventGridOps) Operations() int64 { return o.Ingress + o.Deliveries }
+
+// EventGridCost is the money for a run's Event Grid operations.
+type EventGridCost struct {
+	EventGridOps
+	Price PriceID `json:"price"`
+	Cost  float64 `json:"cost"`
+}
+
+// addEventGrid prices ops (nil: not counted, nothing to add) and adds them
+// to both plans' totals. Counted operations need the table's
+// PriceEventGridOperations; a table without it is an error wrapping
+// ErrBadPrices.
+func (c *Cost) addEventGrid(ops *EventGridOps, prices *PriceTable) error {
+	if ops == nil {
+		return nil
+	}
+	if ops.Ingress < 0 || ops.Deliveries < 0 {
+		return fmt.Errorf("%w: negative Event Grid operations %+v", ErrBadMeasurement, *ops)
+	}
+	p, ok := prices.Lookup(PriceEventGridOperations)
+	if !ok {
+		return fmt.Errorf("%w: the run counted %d Event Grid operations but the price table has no %q", ErrBadPrices, ops.Operations(), PriceEventGridOperations)
+	}
+	c.EventGrid = &EventGridCost{EventGridOps: *ops, Price: PriceEventGridOperations, Cost: p.Cost(float64(ops.Operations()))}
+	c.Consumption.Total += c.EventGrid.Cost
+	c.Flex.Total += c.EventGrid.Cost
+	return nil
+}
+
+// EventGridTotal is the run's Event Grid cost (0 when not counted).
+func (c Cost) EventGridTotal() float64 {
+	if c.EventGrid == nil {
+		return 0
+	}
+	return c.EventGrid.Cost
 }
 
 // classPrice maps a billing class to its price (free operations have none).

@@ -1,6 +1,8 @@
 package bench
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -204,4 +206,65 @@ func BenchmarkComputeGBSeconds(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+func TestEventGridCost(t *testing.T) {
+	prices := testPrices()
+	prices.Prices = append(prices.Prices, Price{ID: PriceEventGridOperations, Amount: 0.06, Per: 1e5, Unit: "operations", Currency: "USD"})
+	c, err := ComputeCost(0, GBSeconds{}, nil, 0, prices)
+	require.NoError(t, err)
+	require.NoError(t, c.addEventGrid(nil, prices), "not counted: nothing to add")
+	assert.Nil(t, c.EventGrid)
+	assert.Zero(t, c.EventGridTotal())
+
+	require.NoError(t, c.addEventGrid(&EventGridOps{Ingress: 100_000, Deliveries: 50_000}, prices))
+	require.NotNil(t, c.EventGrid)
+	assert.Equal(t, int64(150_000), c.EventGrid.Operations())
+	assert.InDelta(t, 0.09, c.EventGrid.Cost, 1e-12, "150,000 operations at 0.06 per 100,000")
+	assert.InDelta(t, 0.09, c.Flex.Total, 1e-12, "in both plans' totals")
+	assert.InDelta(t, 0.09, c.Consumption.Total, 1e-12)
+	assert.InDelta(t, 0.09, c.EventGridTotal(), 1e-12)
+
+	var d Cost
+	err = d.addEventGrid(&EventGridOps{Ingress: 1}, testPrices())
+	require.ErrorIs(t, err, ErrBadPrices, "counted operations need a price")
+	assert.Contains(t, err.Error(), string(PriceEventGridOperations))
+	require.ErrorIs(t, d.addEventGrid(&EventGridOps{Deliveries: -1}, prices), ErrBadMeasurement)
+}
+
+// Runs that counted Event Grid operations get them in their cost, their
+// aggregate and the report's operations table; runs that did not (older
+// results) report none.
+func TestEventGridInReport(t *testing.T) {
+	prices := testPrices()
+	prices.Prices = append(prices.Prices, Price{ID: PriceEventGridOperations, Amount: 0.06, Per: 1e5, Unit: "operations", Currency: "USD"})
+	var runs []Run
+	for _, r := range synthRuns(t, testConfig(TransportBlob, 10), 3, defaultSynth(TransportBlob)) {
+		m := r.Measurement
+		m.EventGrid = &EventGridOps{Ingress: 40, Deliveries: 30}
+		nr, err := NewRun(m, prices, DefaultBilling())
+		require.NoError(t, err)
+		assert.InDelta(t, r.Cost.Flex.Total+70*0.06/1e5, nr.Cost.Flex.Total, 1e-12)
+		runs = append(runs, nr)
+	}
+	old := synthRuns(t, testConfig(TransportQueue, 10), 3, defaultSynth(TransportQueue))
+	rep, err := NewReport(ReportOptions{Label: "comparison", Created: time.Now(), Machine: testMachine, Prices: prices, Runs: append(runs, old...)})
+	require.NoError(t, err)
+	for _, a := range rep.Aggregates {
+		if a.Config.Transport == TransportBlob {
+			require.NotNil(t, a.EventGrid)
+			assert.Equal(t, 40.0, a.EventGrid.Ingress.Median)
+			assert.Equal(t, 30.0, a.EventGrid.Deliveries.Median)
+		} else {
+			assert.Nil(t, a.EventGrid, "runs that did not count them")
+		}
+	}
+	dir := t.TempDir()
+	require.NoError(t, WriteReport(dir, rep))
+	md, err := os.ReadFile(filepath.Join(dir, MarkdownFile))
+	require.NoError(t, err)
+	assert.Contains(t, string(md), "| Event Grid ingress | Event Grid deliveries | Event Grid cost |")
+	assert.Contains(t, string(md), "| 40 | 30 | 0.000042 |")
+	assert.Contains(t, string(md), " — | — | — |")
+	assert.Contains(t, string(md), "Event Grid bills each at 0.06 USD per 100,000 operations")
 }

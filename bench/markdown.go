@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 )
@@ -221,11 +222,17 @@ func writeResources(b *strings.Builder, r Report, cur string) {
 		c BillingClass
 	}{{ServiceBlob, ClassWrite}, {ServiceBlob, ClassRead}, {ServiceBlob, ClassList}, {ServiceBlob, ClassOther}, {ServiceBlob, ClassFree},
 		{ServiceQueue, ClassQueue1}, {ServiceQueue, ClassQueue2}}
+	grid := slices.ContainsFunc(r.Aggregates, func(a Aggregate) bool { return a.EventGrid != nil })
 	b.WriteString("| configuration |")
 	for _, k := range classes {
 		fmt.Fprintf(b, " %s %s |", k.s, k.c)
 	}
-	b.WriteString("\n|---|" + strings.Repeat("---:|", len(classes)) + "\n")
+	cols := len(classes)
+	if grid {
+		b.WriteString(" Event Grid ingress | Event Grid deliveries | Event Grid cost |")
+		cols += 3
+	}
+	b.WriteString("\n|---|" + strings.Repeat("---:|", cols) + "\n")
 	for _, a := range r.Aggregates {
 		if a.Repetitions == 0 {
 			continue
@@ -240,9 +247,29 @@ func writeResources(b *strings.Builder, r Report, cur string) {
 			}
 			fmt.Fprintf(b, " %s |", v)
 		}
+		switch {
+		case a.EventGrid != nil:
+			fmt.Fprintf(b, " %s | %s | %s |", Sig(a.EventGrid.Ingress.Median, 4), Sig(a.EventGrid.Deliveries.Median, 4), Sig(a.EventGrid.Cost.Median, 3))
+		case grid:
+			b.WriteString(" — | — | — |")
+		}
 		b.WriteString("\n")
 	}
 	b.WriteString("\n")
+	if grid {
+		fmt.Fprintf(b, "Event Grid operations are the blob events the storage account's system topic takes in (one per committed blob write of the job, "+
+			"whether a subscription takes it or not) and the webhook delivery attempts; Event Grid bills each at %s, and the costs above include them.\n\n",
+			priceText(r.Prices, PriceEventGridOperations))
+	}
+}
+
+// priceText states a price of the table: "0.06 USD per 100,000 operations".
+func priceText(t PriceTable, id PriceID) string {
+	p, ok := t.Lookup(id)
+	if !ok {
+		return "no price in this table"
+	}
+	return fmt.Sprintf("%s %s per %s %s", Sig(p.Amount, 4), p.Currency, grouped(p.Per), p.Unit)
 }
 
 func writeComparison(b *strings.Builder, r Report, cur string) {
@@ -360,7 +387,7 @@ func writeMethod(b *strings.Builder, r Report) {
 	b.WriteString("- Each stack configuration starts a fresh Azurite and hosts; the data is generated and uploaded before the clock starts; a run is timed from the job's submission to its published result. " +
 		"Warm-up runs are left out. Headline figures are medians with their range.\n")
 	b.WriteString("- Storage is Azurite on this machine, a single Node.js process: timings are bound by the emulator, not by Azure Storage. The scale model below extrapolates to Azure's limits.\n")
-	fmt.Fprintf(b, "- Costs are %s at list prices from the repository's price table of %s, **without the monthly free grants**, for Functions (executions plus GB-s) and storage operations by class; both plans pay the same storage operations.\n",
+	fmt.Fprintf(b, "- Costs are %s at list prices from the repository's price table of %s, **without the monthly free grants**, for Functions (executions plus GB-s), storage operations by class and, where the runs counted them, Event Grid operations; both plans pay the same storage and Event Grid operations.\n",
 		cur, r.Prices.Date)
 	fmt.Fprintf(b, "- GB-s by package bench/billing: Consumption per execution (at least 100 ms, rounded up to 1 ms; memory the instance's peak RSS shared among the executions in flight, rounded up to 128 MB, 128–1,536 MB). "+
 		"Flex Consumption per instance activity period at the %d MB instance size (at least 1 s, rounded up to 100 ms; an invocation joins a period while it is billed or within 100 ms of its end).\n", r.Billing.FlexInstanceMemoryMB)

@@ -56,8 +56,9 @@ var ErrBacktest = errors.New("bench: the model misses a measured run")
 // also bounded by the account's egress and request rates and the queue's
 // message rate; the largest bound names the run's limit.
 //
-// Money follows the measured work: executions, storage operations by class
-// and GB-seconds of both plans per unit, times n.
+// Money follows the measured work: executions, storage operations by class,
+// Event Grid operations (where counted) and GB-seconds of both plans per
+// unit, times n.
 
 // ModelLimits are the service limits and the scaling assumptions the model
 // is bounded by, each with its source in ModelLimitSources.
@@ -130,7 +131,7 @@ func ModelAssumptions(l ModelLimits) []string {
 		"The local contention term (a3·n²: one Azurite core, the blob trigger stand-in's full listings) is not carried to Azure; Event Grid delivers blob events there instead of listings.",
 		"Input blobs: where the runs' file counts differ, dispatch and the aggregate phase get a per-file term (one more listing entry to plan, one more ranged read); an extrapolated input is taken to come in one blob per unit.",
 		"Dispatch (plan and the first message) and the merge tail's fixed part do not shrink with instances; the merge tail's per-unit part shrinks with the shards merging in parallel.",
-		"Cost follows the measured work per unit (executions, storage operations, GB-seconds of both plans as the runs billed them); monthly free grants are not subtracted.",
+		"Cost follows the measured work per unit (executions, storage operations, Event Grid operations where the runs counted them, GB-seconds of both plans as the runs billed them); monthly free grants are not subtracted.",
 	}
 }
 
@@ -185,6 +186,9 @@ type ModelInputs struct {
 	// (0 when the transport uses no queue).
 	QueueMessagesPerUnit float64  `json:"queue_messages_per_unit"`
 	OpsPerUnit           []OpRate `json:"ops_per_unit"`
+	// EventGridOpsPerUnit is Event Grid operations (ingress and delivery
+	// attempts) per unit, when every run counted them.
+	EventGridOpsPerUnit float64 `json:"event_grid_ops_per_unit,omitempty"`
 	// GB-seconds per unit as the runs billed them (package billing), with
 	// Flex at FlexMemoryMB.
 	FlexGBSecondsPerUnit        float64 `json:"flex_gb_seconds_per_unit"`
@@ -195,7 +199,7 @@ type ModelInputs struct {
 // Validate reports inputs the model cannot use.
 func (in ModelInputs) Validate() error {
 	nums := []float64{in.UnitSeconds, in.ExecutionsPerUnit, in.RequestsPerUnit, in.QueueMessagesPerUnit,
-		in.FlexGBSecondsPerUnit, in.ConsumptionGBSecondsPerUnit}
+		in.FlexGBSecondsPerUnit, in.ConsumptionGBSecondsPerUnit, in.EventGridOpsPerUnit}
 	for _, r := range in.OpsPerUnit {
 		nums = append(nums, r.PerUnit)
 	}
@@ -451,6 +455,13 @@ func estimate(in ModelInputs, l ModelLimits, prices *PriceTable, d, units int64,
 		}
 		e.Cost += p.Cost(r.PerUnit * nu)
 	}
+	if in.EventGridOpsPerUnit > 0 {
+		p, err := prices.price(PriceEventGridOperations)
+		if err != nil {
+			return ModelEstimate{}, err
+		}
+		e.Cost += p.Cost(in.EventGridOpsPerUnit * nu)
+	}
 	return e, nil
 }
 
@@ -682,7 +693,8 @@ func measureInputs(transport string, runs []Run, source string, fallback *Concur
 
 	var dx, fx, ax [][]float64
 	var dy, fy, ay, unitSecs []float64
-	var units, executions, requests, flexGB, consGB float64
+	var units, executions, requests, grid, flexGB, consGB float64
+	gridMissing := false
 	ops := map[[2]string]float64{}
 	var largest Run
 	var largestUnitBytes, firstFiles float64
@@ -704,6 +716,11 @@ func measureInputs(transport string, runs []Run, source string, fallback *Concur
 		units += p.units
 		executions += float64(r.Executions)
 		requests += float64(r.StorageOpsTotal)
+		if r.EventGrid != nil {
+			grid += float64(r.EventGrid.Operations())
+		} else {
+			gridMissing = true
+		}
 		flexGB += r.GBSeconds.Flex
 		consGB += r.GBSeconds.Consumption
 		in.FlexMemoryMB = r.GBSeconds.FlexInstanceMemoryMB
@@ -736,6 +753,9 @@ func measureInputs(transport string, runs []Run, source string, fallback *Concur
 	in.UnitSizeBytes = max(int64(math.Round(largestUnitBytes)), 1)
 	in.ExecutionsPerUnit = executions / units
 	in.RequestsPerUnit = requests / units
+	if !gridMissing {
+		in.EventGridOpsPerUnit = grid / units
+	}
 	in.FlexGBSecondsPerUnit = flexGB / units
 	in.ConsumptionGBSecondsPerUnit = consGB / units
 	if transport == TransportQueue {

@@ -219,7 +219,7 @@ func writePlots(dir string, r Report) ([]plotFile, error) {
 	}
 	headroom(p)
 	f = plotFile{Base: "cost_vs_chunks", Title: "Cost per run vs chunks",
-		Caption: fmt.Sprintf("Functions plus storage operations at list prices of %s, no free grants; solid Flex Consumption, dashed Consumption.", r.Prices.Date)}
+		Caption: fmt.Sprintf("Functions plus storage (and, where counted, Event Grid) operations at list prices of %s, no free grants; solid Flex Consumption, dashed Consumption.", r.Prices.Date)}
 	if err := savePlot(p, dir, f.Base, 8*vg.Inch, 5*vg.Inch); err != nil {
 		return nil, err
 	}

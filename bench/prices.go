@@ -41,6 +41,15 @@ const (
 	PriceQueueClass2              PriceID = "queue.class2_operations"
 )
 
+// PriceEventGridOperations prices Event Grid operations (an event's ingress
+// into a topic, each delivery attempt). A table may hold it; tables
+// compiled before it was priced do not, and runs measured without Event
+// Grid counts need none.
+const PriceEventGridOperations PriceID = "eventgrid.operations"
+
+// OptionalPriceIDs lists the prices a table may hold besides PriceIDs.
+func OptionalPriceIDs() []PriceID { return []PriceID{PriceEventGridOperations} }
+
 // PriceIDs lists every price a table must hold, in table order.
 func PriceIDs() []PriceID {
 	return []PriceID{
@@ -235,7 +244,8 @@ func ParsePrices(r io.Reader) (*PriceTable, error) {
 		bad("table: missing field %q", "prices")
 	}
 
-	known := PriceIDs()
+	required := PriceIDs()
+	known := append(PriceIDs(), OptionalPriceIDs()...)
 	seen := map[PriceID]bool{}
 	for i, rp := range raw.Prices {
 		where := fmt.Sprintf("prices[%d]", i)
@@ -299,7 +309,7 @@ func ParsePrices(r io.Reader) (*PriceTable, error) {
 		t.Prices = append(t.Prices, p)
 	}
 	if raw.Prices != nil {
-		for _, id := range known {
+		for _, id := range required {
 			if !seen[id] {
 				bad("table: missing price %q", id)
 			}

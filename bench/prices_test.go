@@ -19,7 +19,7 @@ func TestDefaultPrices(t *testing.T) {
 	assert.Equal(t, PriceSchema, tbl.Schema)
 	assert.Equal(t, "USD", tbl.Currency)
 	assert.NotEmpty(t, tbl.Date)
-	for _, id := range PriceIDs() {
+	for _, id := range append(PriceIDs(), OptionalPriceIDs()...) {
 		p, ok := tbl.Lookup(id)
 		require.True(t, ok, "missing %s", id)
 		assert.Positive(t, p.Amount, id)
@@ -55,6 +55,19 @@ func mutate(t *testing.T, f func(tbl map[string]any, prices []any)) []byte {
 }
 
 func entry(prices []any, i int) map[string]any { return prices[i].(map[string]any) }
+
+// A table compiled before Event Grid was priced still parses: the price
+// is optional.
+func TestOptionalPriceMayBeMissing(t *testing.T) {
+	doc := mutate(t, func(tbl map[string]any, ps []any) {
+		require.Equal(t, string(PriceEventGridOperations), entry(ps, 11)["id"])
+		tbl["prices"] = ps[:11]
+	})
+	tbl, err := ParsePrices(bytes.NewReader(doc))
+	require.NoError(t, err)
+	_, ok := tbl.Lookup(PriceEventGridOperations)
+	assert.False(t, ok)
+}
 
 func TestParsePricesErrors(t *testing.T) {
 	tests := []struct {
@@ -120,7 +133,10 @@ func TestParsePricesErrors(t *testing.T) {
 		}, `missing field "prices"`},
 		{"null entry", func(t *testing.T) []byte {
 			return mutate(t, func(tbl map[string]any, ps []any) { tbl["prices"] = append(ps, nil) })
-		}, "prices[11]: null entry"},
+		}, "prices[12]: null entry"},
+		{"duplicate optional price", func(t *testing.T) []byte {
+			return mutate(t, func(tbl map[string]any, ps []any) { tbl["prices"] = append(ps, entry(ps, 11)) })
+		}, `duplicate price id "eventgrid.operations"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -177,8 +193,8 @@ func FuzzParsePrices(f *testing.F) {
 				t.Fatalf("accepted price %+v", p)
 			}
 		}
-		if len(tbl.Prices) != len(PriceIDs()) {
-			t.Fatalf("accepted %d prices, want %d", len(tbl.Prices), len(PriceIDs()))
+		if n := len(tbl.Prices); n < len(PriceIDs()) || n > len(PriceIDs())+len(OptionalPriceIDs()) {
+			t.Fatalf("accepted %d prices, want %d to %d", n, len(PriceIDs()), len(PriceIDs())+len(OptionalPriceIDs()))
 		}
 	})
 }

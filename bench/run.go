@@ -135,6 +135,10 @@ type Measurement struct {
 	// ("partition", "aggregate", "merge"), so that a change's effect on
 	// one component can be read off (absent in results written before it).
 	StorageOpsBySource map[string][]StorageOp `json:"storage_ops_by_source,omitempty"`
+	// EventGrid counts the job's Event Grid operations (the local Event
+	// Grid's ingress and deliveries over the same window as StorageOps);
+	// nil in results written before they were counted.
+	EventGrid *EventGridOps `json:"event_grid,omitempty"`
 	// Instances holds every handler process's CPU time and peak RSS.
 	Instances []InstanceStats `json:"instances"`
 	// Correct is true when the result equals the exact answer; otherwise
@@ -273,7 +277,10 @@ func NewRun(m Measurement, prices *PriceTable, b Billing) (Run, error) {
 	if r.GBSeconds, err = ComputeGBSeconds(m.Invocations, m.Instances, b); err != nil {
 		return Run{}, fmt.Errorf("%s: %w", m.Config, err)
 	}
-	if r.Cost, err = ComputeCost(r.Executions, r.GBSeconds, r.StorageOps, m.InputBytes, prices); err != nil {
+	if r.Cost, err = ComputeCost(r.Executions, r.GBSeconds, r.StorageOps, m.InputBytes, prices); err == nil {
+		err = r.Cost.addEventGrid(m.EventGrid, prices)
+	}
+	if err != nil {
 		return Run{}, fmt.Errorf("%s: %w", m.Config, err)
 	}
 	return r, nil

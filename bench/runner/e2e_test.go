@@ -88,6 +88,20 @@ func TestRunBenchmarkEndToEnd(t *testing.T) {
 			assert.GreaterOrEqual(t, ops["PutBlob"]+ops["PutBlockList"], int64(2), "%s: units and partials are blobs", c)
 		}
 		assert.Positive(t, r.Cost.Flex.Total)
+		// The local Event Grid counted its operations: every committed
+		// blob write of the job is an ingress (job records at least; a
+		// conditional write that is refused commits nothing), and blob
+		// messages are delivered to the webhooks.
+		require.NotNil(t, r.EventGrid, "%s: Event Grid operations counted", c)
+		require.NotNil(t, r.Cost.EventGrid)
+		assert.Positive(t, r.EventGrid.Ingress, c)
+		assert.LessOrEqual(t, r.EventGrid.Ingress, ops["PutBlob"]+ops["PutBlockList"]+ops["CopyBlob"], "%s: at most one ingress per blob write", c)
+		if c.Transport == bench.TransportBlob {
+			assert.GreaterOrEqual(t, r.EventGrid.Deliveries, int64(2), "%s: the unit and the partials were delivered", c)
+		} else {
+			assert.Zero(t, r.EventGrid.Deliveries, "%s: no blob trigger fires for a queue job", c)
+		}
+		assert.Positive(t, r.Cost.EventGrid.Cost)
 	}
 	// Both transports took turns on one stack, whose log is kept in the
 	// work folder; the queue run came first, the blob run after it.

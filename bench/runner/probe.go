@@ -154,8 +154,11 @@ type snapshot struct {
 	// NotReset lists the instances whose peak RSS could not be reset (with
 	// why): their later peak is the process's lifetime peak.
 	NotReset map[string]string
-	// GridDeliveries is the local Event Grid's webhook POSTs so far.
-	GridDeliveries float64
+	// GridDeliveries is the local Event Grid's webhook POSTs so far,
+	// GridIngress the blob write events it took in; GridCounted says that
+	// the stack has a local Event Grid to count them.
+	GridDeliveries, GridIngress float64
+	GridCounted                 bool
 }
 
 // prober reads the counters of one running stack.
@@ -176,7 +179,10 @@ func (p *prober) snap(ctx context.Context, reset bool) (snapshot, error) {
 		return s, err
 	}
 	s.Usage["host"] = host
-	if s.GridDeliveries, err = counterSum(p.hostUsage, "eventgrid_deliveries_total"); err != nil {
+	if s.GridDeliveries, _, err = counterSum(p.hostUsage, "eventgrid_deliveries_total"); err != nil {
+		return s, err
+	}
+	if s.GridIngress, s.GridCounted, err = counterSum(p.hostUsage, "eventgrid_ingress_total"); err != nil {
 		return s, err
 	}
 	var errs []error
@@ -225,8 +231,11 @@ type delta struct {
 	UsageBySource map[string][]account.Usage
 	BlobReadBytes map[string]int64
 	// GridDeliveries is the Event Grid deliveries to the hosts' blob
-	// webhooks: Event Grid operations in Azure, not storage requests.
-	GridDeliveries float64
+	// webhooks, GridIngress the blob write events the account's system
+	// topic took in: Event Grid operations in Azure, not storage requests.
+	// GridCounted is false when the stack has no local Event Grid.
+	GridDeliveries, GridIngress float64
+	GridCounted                 bool
 }
 
 // diff computes the storage counts and instance stats between before and
@@ -280,6 +289,8 @@ func (p *prober) diff(before, after snapshot) (delta, error) {
 		d.Instances = append(d.Instances, bench.InstanceStats{App: proc.App, Instance: k, CPUSeconds: max(cpu, 0), PeakRSSBytes: rss, PeakRSSLifetime: notReset})
 	}
 	d.GridDeliveries = after.GridDeliveries - before.GridDeliveries
+	d.GridIngress = after.GridIngress - before.GridIngress
+	d.GridCounted = before.GridCounted && after.GridCounted
 	d.AzuriteCPU = -1
 	if before.AzuriteCPU >= 0 && after.AzuriteCPU >= 0 {
 		d.AzuriteCPU = after.AzuriteCPU - before.AzuriteCPU
@@ -292,19 +303,19 @@ func (p *prober) diff(before, after snapshot) (delta, error) {
 
 // counterSum adds up every series of the counter named name in g (0 when
 // there is none).
-func counterSum(g prometheus.Gatherer, name string) (float64, error) {
+func counterSum(g prometheus.Gatherer, name string) (sum float64, found bool, err error) {
 	mfs, err := g.Gather()
 	if err != nil {
-		return 0, fmt.Errorf("bench: gather metrics: %w", err)
+		return 0, false, fmt.Errorf("bench: gather metrics: %w", err)
 	}
-	sum := 0.0
 	for _, mf := range mfs {
 		if mf.GetName() != name {
 			continue
 		}
+		found = true
 		for _, m := range mf.GetMetric() {
 			sum += m.GetCounter().GetValue()
 		}
 	}
-	return sum, nil
+	return sum, found, nil
 }

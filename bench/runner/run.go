@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -257,7 +258,7 @@ func (o Options) methodNotes(loadStart, loadEnd string) []string {
 	if slices.Contains(o.Transports, bench.TransportBlob) {
 		notes = append(notes, "Blob-triggered functions (\"source\": \"EventGrid\") are driven as in Azure: a local Event Grid in front of Azurite's blob endpoint sees each committed blob write "+
 			"and POSTs a BlobCreated event to the host's blob webhook, which queues it on the host's internal blob trigger queue; the host's requests for that queue and for reading the blob are counted as the host's. "+
-			"The deliveries themselves are Event Grid operations (priced per event in Azure, not included in the costs here) and are counted separately below. "+
+			"Its ingress (one event per committed blob write, whatever the container, as a storage account's system topic takes them in) and its deliveries are Event Grid operations, counted separately below and priced in the costs. "+
 			"Every blob request of the run, the raw-download measurement's included, passes through that proxy.")
 	}
 	if loadStart != "" && loadEnd != "" {
@@ -607,6 +608,9 @@ func (c *configRunner) once(ctx context.Context, cfg bench.Config, rep int, warm
 	x.azuriteCPU = d.AzuriteCPU
 	x.bySource = d.BySource
 	x.grid = d.GridDeliveries
+	if d.GridCounted {
+		m.EventGrid = &bench.EventGridOps{Ingress: int64(math.Round(d.GridIngress)), Deliveries: int64(math.Round(d.GridDeliveries))}
+	}
 	return m, x, nil
 }
 

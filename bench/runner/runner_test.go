@@ -417,6 +417,8 @@ func TestProberDiff(t *testing.T) {
 		CPU:        map[string]procSample{"aggregate/0": {PID: pid, CPU: 1.5}, "merge/0": {PID: pid, CPU: 0.25}},
 		AzuriteCPU: 3,
 	}
+	before.GridIngress, before.GridDeliveries, before.GridCounted = 4, 1, true
+	after.GridIngress, after.GridDeliveries, after.GridCounted = 10, 3, true
 	d, err := p.diff(before, after)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"merge/0"}, d.Restarted)
@@ -434,6 +436,14 @@ func TestProberDiff(t *testing.T) {
 	assert.False(t, d.Instances[1].PeakRSSLifetime)
 	assert.Equal(t, []string{"aggregate/0 (permission denied)"}, d.NotReset)
 	assert.Equal(t, -1.0, d.AzuriteCPU)
+	assert.Equal(t, 6.0, d.GridIngress)
+	assert.Equal(t, 2.0, d.GridDeliveries)
+	assert.True(t, d.GridCounted)
+
+	after.GridCounted = false // a stack without a local Event Grid
+	d, err = p.diff(before, after)
+	require.NoError(t, err)
+	assert.False(t, d.GridCounted)
 
 	delete(after.CPU, "merge/0")
 	_, err = p.diff(before, after)

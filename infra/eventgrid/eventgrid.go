@@ -20,10 +20,12 @@
 // Grid's schedule (10 s, 30 s, 1 min, 5 min, 10 min, 30 min, 1 h) until it
 // is accepted or the proxy closes. Delivery is at least once.
 //
-// Metrics (through Options.Registerer): eventgrid_events_total (events
-// published, by subscription) and eventgrid_deliveries_total (webhook
-// POSTs, by subscription and outcome). In Azure each delivered event is
-// priced as an Event Grid operation, not as a storage request.
+// Metrics (through Options.Registerer): eventgrid_ingress_total (blob
+// writes the account's system topic takes in, whether or not a
+// subscription matches), eventgrid_events_total (events published, by
+// subscription) and eventgrid_deliveries_total (webhook POSTs, by
+// subscription and outcome). In Azure each ingress and each delivery
+// attempt is priced as an Event Grid operation, not as a storage request.
 package eventgrid
 
 import (
@@ -122,6 +124,7 @@ type Proxy struct {
 	srv     *http.Server
 	url     string
 
+	ingress    prometheus.Counter
 	events     *prometheus.CounterVec
 	deliveries *prometheus.CounterVec
 
@@ -150,6 +153,9 @@ func New(target string, opts Options) (*Proxy, error) {
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
+	p.ingress = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "eventgrid_ingress_total", Help: "BlobCreated events the storage account's system topic took in, matched by a subscription or not.",
+	})
 	p.events = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "eventgrid_events_total", Help: "BlobCreated events published, by subscription.",
 	}, []string{"subscription"})
@@ -157,7 +163,7 @@ func New(target string, opts Options) (*Proxy, error) {
 		Name: "eventgrid_deliveries_total", Help: "Webhook deliveries (POSTs) by subscription and outcome (accepted, failed).",
 	}, []string{"subscription", "outcome"})
 	if opts.Registerer != nil {
-		for _, c := range []prometheus.Collector{p.events, p.deliveries} {
+		for _, c := range []prometheus.Collector{p.ingress, p.events, p.deliveries} {
 			if err := opts.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("eventgrid: metrics: %w", err)
 			}
@@ -303,6 +309,7 @@ func (p *Proxy) blobPath(path string) (container, name string, ok bool) {
 
 func (p *Proxy) publish(container, name string, data BlobCreatedData) {
 	subject := "/blobServices/default/containers/" + container + "/blobs/" + name
+	p.ingress.Inc()
 	p.mu.Lock()
 	p.seq++
 	data.Sequencer = fmt.Sprintf("%032x", p.seq)

@@ -128,6 +128,10 @@ func TestWritesRaiseBlobCreatedEvents(t *testing.T) {
 	assert.Equal(t, int64(5), put.ContentLength)
 	assert.Equal(t, "PutBlockList", subjects["/blobServices/default/containers/funnel-units/blobs/j1/u/000002"].API)
 	assert.Eventually(t, func() bool { return testutil.ToFloat64(p.deliveries.WithLabelValues("s", "accepted")) == 2 }, 10*time.Second, time.Millisecond)
+	// The system topic takes in every committed write, the one no
+	// subscription matched too (Event Grid bills its ingress).
+	assert.Equal(t, 3.0, testutil.ToFloat64(p.ingress))
+	assert.Equal(t, 2.0, testutil.ToFloat64(p.events.WithLabelValues("s")))
 }
 
 func TestSubscribeNeedsTheValidationCode(t *testing.T) {
