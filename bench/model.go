@@ -176,8 +176,13 @@ type ModelInputs struct {
 	Dispatch  Fit `json:"dispatch"`
 	Aggregate Fit `json:"aggregate"`
 	Merge     Fit `json:"merge"`
-	// UnitSeconds is the median aggregate invocation: no aggregate phase is
-	// shorter.
+	// UnitSeconds is the shortest aggregate phase the model allows: the
+	// median aggregate phase of the runs with the fewest units when those
+	// ran in one wave (no more units than Concurrency), else the median
+	// aggregate invocation. (The median invocation alone is the busiest
+	// runs' unit time, many units sharing the machine, and overstated a
+	// run of one or a few units, such as a small input over blobs, whose
+	// automatic unit is larger.)
 	UnitSeconds float64 `json:"unit_seconds"`
 	// Per unit, from the runs' totals.
 	ExecutionsPerUnit float64 `json:"executions_per_unit"`
@@ -692,8 +697,8 @@ func measureInputs(transport string, runs []Run, source string, fallback *Concur
 	in.Concurrency = conc.PerInstance(transport)
 
 	var dx, fx, ax [][]float64
-	var dy, fy, ay, unitSecs []float64
-	var units, executions, requests, grid, flexGB, consGB float64
+	var dy, fy, ay, unitSecs, wave []float64
+	var units, executions, requests, grid, flexGB, consGB, fewest float64
 	gridMissing := false
 	ops := map[[2]string]float64{}
 	var largest Run
@@ -713,6 +718,14 @@ func measureInputs(transport string, runs []Run, source string, fallback *Concur
 		fx, fy = append(fx, []float64{1, p.units}), append(fy, p.mergeEnd)
 		ax, ay = append(ax, []float64{p.units, p.mb, p.units * p.units, p.files}), append(ay, p.aggregate)
 		unitSecs = append(unitSecs, p.unitSeconds...)
+		if p.units <= float64(in.Concurrency) {
+			if len(wave) == 0 || p.units < fewest {
+				fewest, wave = p.units, wave[:0]
+			}
+			if p.units == fewest {
+				wave = append(wave, p.aggregate)
+			}
+		}
 		units += p.units
 		executions += float64(r.Executions)
 		requests += float64(r.StorageOpsTotal)
@@ -749,6 +762,10 @@ func measureInputs(transport string, runs []Run, source string, fallback *Concur
 	}
 	slices.Sort(unitSecs)
 	in.UnitSeconds = unitSecs[len(unitSecs)/2]
+	if len(wave) > 0 {
+		slices.Sort(wave)
+		in.UnitSeconds = wave[len(wave)/2]
+	}
 	in.Source = fmt.Sprintf("%s: %d run(s), %s units", source, used, Sig(units, 6))
 	in.UnitSizeBytes = max(int64(math.Round(largestUnitBytes)), 1)
 	in.ExecutionsPerUnit = executions / units

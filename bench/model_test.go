@@ -2,6 +2,7 @@ package bench
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -210,4 +211,29 @@ func TestModelErrors(t *testing.T) {
 			assert.ErrorIs(t, err, ErrBadModel, name)
 		}
 	}
+}
+
+// A run of one unit is not held to the busiest runs' unit time: the floor
+// on the aggregate phase is the phase of the runs with the fewest units
+// when those ran in one wave, else the median invocation.
+func TestUnitSecondsFromTheLeastContendedRuns(t *testing.T) {
+	busy := defaultSynth(TransportBlob)
+	busy.aggMS = 300 // many units sharing the machine
+	many := synthRuns(t, testConfig(TransportBlob, 30), 3, busy)
+	one := synthRuns(t, testConfig(TransportBlob, 1), 3, defaultSynth(TransportBlob))
+
+	ins, err := ModelInputsFromRuns(append(slices.Clone(many), one...), "x", nil)
+	require.NoError(t, err)
+	require.Len(t, ins, 1)
+	// One unit of 24.3 MB: 40 ms + 2 ms per MB.
+	assert.InDelta(t, 0.0886, ins[0].UnitSeconds, 0.001)
+	for _, r := range Backtest(append(slices.Clone(many), one...), ins) {
+		assert.True(t, r.Within(), "%s: %+.1f %%", r.Config, r.Error*100)
+	}
+
+	// 30 units are more than a blob instance runs at once (16): no run
+	// of one wave, so the median invocation bounds the phase.
+	ins, err = ModelInputsFromRuns(many, "x", nil)
+	require.NoError(t, err)
+	assert.InDelta(t, 0.3, ins[0].UnitSeconds, 0.01)
 }
