@@ -198,12 +198,9 @@ func TestPairsOfAutomaticUnitSizes(t *testing.T) {
 	pairs := Pairs(rep.Aggregates)
 	require.Len(t, pairs, 1)
 	assert.Equal(t, "queue 8 MiB / blob 32 MiB", pairs[0].Units())
-	dir := t.TempDir()
-	require.NoError(t, WriteReport(dir, rep))
-	md, err := os.ReadFile(filepath.Join(dir, MarkdownFile))
-	require.NoError(t, err)
-	assert.Contains(t, string(md), "| 1 | 10 | queue 8 MiB / blob 32 MiB | 1 | amd64 |")
-	assert.Contains(t, string(md), "queue 8 MiB / blob 32 MiB units, 1 instance(s) per app")
+	md := reportMarkdown(t, rep)
+	assert.Contains(t, md, "| 1 | 10 | queue 8 MiB / blob 32 MiB | 1 | amd64 |")
+	assert.Contains(t, md, "queue 8 MiB / blob 32 MiB units, 1 instance(s) per app")
 
 	q.AutoUnit, b.AutoUnit = false, false
 	runs = append(synthRuns(t, q, 2, defaultSynth(TransportQueue)), synthRuns(t, b, 2, defaultSynth(TransportBlob))...)
@@ -212,17 +209,25 @@ func TestPairsOfAutomaticUnitSizes(t *testing.T) {
 	assert.Empty(t, Pairs(aggs), "sizes a user named are part of the configuration")
 }
 
-func TestSingleTransportReport(t *testing.T) {
-	runs := synthRuns(t, testConfig(TransportQueue, 10), 3, defaultSynth(TransportQueue))
-	rep, err := NewReport(ReportOptions{Label: "queue", Created: time.Now(), Machine: testMachine, Prices: testPrices(), Runs: runs})
-	require.NoError(t, err)
+// reportMarkdown writes rep to a temporary folder and returns its
+// report.md.
+func reportMarkdown(t *testing.T, rep Report) string {
+	t.Helper()
 	dir := t.TempDir()
 	require.NoError(t, WriteReport(dir, rep))
 	md, err := os.ReadFile(filepath.Join(dir, MarkdownFile))
 	require.NoError(t, err)
-	assert.Contains(t, string(md), "No configuration was run with both transports")
-	assert.Contains(t, string(md), "| any | **cannot tell** |")
-	assert.NotContains(t, string(md), "## Invalid runs")
+	return string(md)
+}
+
+func TestSingleTransportReport(t *testing.T) {
+	runs := synthRuns(t, testConfig(TransportQueue, 10), 3, defaultSynth(TransportQueue))
+	rep, err := NewReport(ReportOptions{Label: "queue", Created: time.Now(), Machine: testMachine, Prices: testPrices(), Runs: runs})
+	require.NoError(t, err)
+	md := reportMarkdown(t, rep)
+	assert.Contains(t, md, "No configuration was run with both transports")
+	assert.Contains(t, md, "| any | **cannot tell** |")
+	assert.NotContains(t, md, "## Invalid runs")
 }
 
 func TestEmulatedOnlyReport(t *testing.T) {
