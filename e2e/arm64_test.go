@@ -40,7 +40,7 @@ func TestSF1ExactArm64(t *testing.T) {
 	require.NoError(t, err)
 	st := s.waitJob(t, id, job.Done)
 	t.Logf("SF1 over queue with arm64 handlers: %v from submit to done (emulated: not a performance figure)", time.Since(start).Round(time.Millisecond))
-	checkDone(t, st, planUnits(t, files, 0), want)
+	checkDone(t, st, autoUnits(t, files, "queue"), want)
 	require.EqualValues(t, 150000, st.Rows.Accepted)
 	s.checkAnswer(t, id, want, expectedJSON)
 }

@@ -68,9 +68,22 @@ func generated(t *testing.T, dir string, sf float64, n int) []string {
 }
 
 // planUnits is how many work units partition makes of files (listed in
-// name order, as a prefix listing returns them) with unit_mb unitMB (0:
-// chosen automatically, as for a queue job).
+// name order, as a prefix listing returns them) with unit_mb unitMB.
 func planUnits(t *testing.T, files map[string][]byte, unitMB int) int {
+	t.Helper()
+	require.Positive(t, unitMB, "a unit size; autoUnits for the automatic one")
+	return plannedUnits(t, files, job.Spec{Transport: "queue", UnitMB: unitMB})
+}
+
+// autoUnits is how many work units partition makes of files for a job
+// over transport that names no unit size (the automatic size depends on
+// the transport).
+func autoUnits(t *testing.T, files map[string][]byte, transport string) int {
+	t.Helper()
+	return plannedUnits(t, files, job.Spec{Transport: transport})
+}
+
+func plannedUnits(t *testing.T, files map[string][]byte, spec job.Spec) int {
 	t.Helper()
 	names := make([]string, 0, len(files))
 	for n := range files {
@@ -81,7 +94,6 @@ func planUnits(t *testing.T, files map[string][]byte, unitMB int) int {
 	for i, n := range names {
 		fs[i] = job.File{Name: n, Size: int64(len(files[n]))}
 	}
-	spec := job.Spec{Transport: "queue", UnitMB: unitMB}
 	p, err := job.PlanFor(&spec, fs)
 	require.NoError(t, err)
 	return p.Units

@@ -187,7 +187,7 @@ func testResubmission(t *testing.T, s *stack) {
 	files := s.upload(t, "again", generated(t, t.TempDir(), 0.02, 4))
 	want := reference(t, files, aggregate.DefaultLayout())
 	spec := `{"id":"again","transport":"queue","input":{"container":"again","prefix":"customer."},"unit_mb":0}`
-	units := planUnits(t, files, 0)
+	units := autoUnits(t, files, "queue")
 
 	a, first := s.submitRaw(t, spec)
 	require.Equal(t, http.StatusAccepted, a.status, "%s", a.body)

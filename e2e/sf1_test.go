@@ -58,7 +58,7 @@ func TestSF1ExactOverBothTransports(t *testing.T) {
 			assert.Equal(t, medium, st.Transport)
 			assert.Equal(t, 100, st.Files)
 			assert.EqualValues(t, sf1data.Bytes, st.Bytes)
-			checkDone(t, st, planUnits(t, files, 0), want)
+			checkDone(t, st, autoUnits(t, files, medium), want)
 			assert.EqualValues(t, 150000, st.Rows.Accepted)
 			assert.Zero(t, st.Rows.Rejected)
 			s.checkAnswer(t, id, want, expectedJSON)
