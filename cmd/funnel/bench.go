@@ -114,7 +114,7 @@ func parseBenchArgs(e env, args []string) (benchArgs, error) {
 	transport := fs.String("transport", "both", "transport to benchmark: queue, blob or both (both also compares them)")
 	sfs := fs.String("sf", "10", "TPC-H scale factor(s), comma-separated: 150,000 customer rows each")
 	chunks := fs.String("chunks", "100", "number(s) of chunk files (blobs) the table is cut into, comma-separated")
-	unitMB := fs.Int("unit-mb", job.DefaultUnitMB, fmt.Sprintf("work unit size in MiB (1..%d); 0 lets partition pick it from the input size, as for a job submitted without one", job.MaxUnitMB))
+	unitMB := fs.Int("unit-mb", job.DefaultUnitMB, fmt.Sprintf("work unit size in MiB (1..%d); 0 lets partition pick it from the input size and the transport, as for a job submitted without one", job.MaxUnitMB))
 	instances := fs.String("instances", "1", "handler processes per app, comma-separated for several configurations")
 	reps := fs.Int("reps", 5, "measured repetitions per configuration (headline figures are medians; 5 or more give a usable range)")
 	warmup := fs.Int("warmup", 1, "warm-up runs per configuration, left out of the figures")

@@ -21,7 +21,7 @@ func cmdSubmit(ctx context.Context, e env, args []string) error {
 	container := fs.String("container", "", "the blob container holding the input")
 	prefix := fs.String("prefix", "", "take every blob whose name starts with this (default: every blob in the container)")
 	blobs := fs.String("blobs", "", "comma-separated blob names to take instead of a prefix")
-	unitMB := fs.Int("unit-mb", 0, fmt.Sprintf("work unit size in MiB (1..%d); 0 lets partition choose it from the input size", job.MaxUnitMB))
+	unitMB := fs.Int("unit-mb", 0, fmt.Sprintf("work unit size in MiB (1..%d); 0 lets partition choose it from the input size and the transport", job.MaxUnitMB))
 	id := fs.String("id", "", "the job's ID (default: a fresh one); resubmitting an ID with the same spec is idempotent, so a submit whose answer is lost is sent again under its ID")
 	delim := fs.String("delimiter", "|", "field delimiter of the input rows")
 	header := fs.Bool("header", false, "every input blob starts with a header line")
