@@ -215,9 +215,10 @@ func classPrice(service Service, class BillingClass) (PriceID, error) {
 }
 
 // ComputeCost prices a run: executions and GB-seconds under each plan, plus
-// the storage operations, which both plans pay alike. inputBytes prices the
+// the storage operations and the Event Grid operations (grid, nil when not
+// counted), which both plans pay alike. inputBytes prices the
 // informational monthly cost of keeping the input.
-func ComputeCost(executions int64, g GBSeconds, ops []StorageOp, inputBytes int64, prices *PriceTable) (Cost, error) {
+func ComputeCost(executions int64, g GBSeconds, ops []StorageOp, grid *EventGridOps, inputBytes int64, prices *PriceTable) (Cost, error) {
 	if prices == nil {
 		return Cost{}, fmt.Errorf("%w: no price table", ErrBadPrices)
 	}
@@ -280,5 +281,8 @@ func ComputeCost(executions int64, g GBSeconds, ops []StorageOp, inputBytes int6
 	c.Consumption.Total = c.Consumption.Functions + c.StorageTotal
 	c.Flex.Total = c.Flex.Functions + c.StorageTotal
 	c.InputStoragePerMonth = ps[PriceBlobStorage].Cost(float64(inputBytes) / 1e9)
+	if err := c.addEventGrid(grid, prices); err != nil {
+		return Cost{}, err
+	}
 	return c, nil
 }

@@ -118,7 +118,7 @@ func TestComputeCost(t *testing.T) {
 		{Service: ServiceQueue, Operation: "GetMessages", Count: 30000},
 	}
 	g := GBSeconds{Consumption: 100000, Flex: 50000}
-	c, err := ComputeCost(1_000_000, g, ops, 10e9, testPrices())
+	c, err := ComputeCost(1_000_000, g, ops, nil, 10e9, testPrices())
 	require.NoError(t, err)
 
 	// Hand-computed with testPrices:
@@ -171,19 +171,19 @@ func TestComputeCostErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := ComputeCost(1, GBSeconds{}, tt.ops, 0, testPrices())
+			_, err := ComputeCost(1, GBSeconds{}, tt.ops, nil, 0, testPrices())
 			require.ErrorIs(t, err, tt.want)
 		})
 	}
-	_, err := ComputeCost(1, GBSeconds{}, nil, 0, nil)
+	_, err := ComputeCost(1, GBSeconds{}, nil, nil, 0, nil)
 	require.ErrorIs(t, err, ErrBadPrices)
 
 	partial := testPrices()
 	partial.Prices = partial.Prices[:3]
-	_, err = ComputeCost(1, GBSeconds{}, nil, 0, partial)
+	_, err = ComputeCost(1, GBSeconds{}, nil, nil, 0, partial)
 	require.ErrorIs(t, err, ErrBadPrices)
 
-	_, err = ComputeCost(-1, GBSeconds{}, nil, 0, testPrices())
+	_, err = ComputeCost(-1, GBSeconds{}, nil, nil, 0, testPrices())
 	require.ErrorIs(t, err, ErrBadMeasurement)
 }
 
@@ -209,7 +209,7 @@ func BenchmarkComputeGBSeconds(b *testing.B) {
 func TestEventGridCost(t *testing.T) {
 	prices := testPrices()
 	prices.Prices = append(prices.Prices, Price{ID: PriceEventGridOperations, Amount: 0.06, Per: 1e5, Unit: "operations", Currency: "USD"})
-	c, err := ComputeCost(0, GBSeconds{}, nil, 0, prices)
+	c, err := ComputeCost(0, GBSeconds{}, nil, nil, 0, prices)
 	require.NoError(t, err)
 	require.NoError(t, c.addEventGrid(nil, prices), "not counted: nothing to add")
 	assert.Nil(t, c.EventGrid)

@@ -269,7 +269,7 @@ func priceText(t PriceTable, id PriceID) string {
 	if !ok {
 		return "no price in this table"
 	}
-	return fmt.Sprintf("%s %s per %s %s", Sig(p.Amount, 4), p.Currency, grouped(p.Per), p.Unit)
+	return p.String()
 }
 
 func writeComparison(b *strings.Builder, r Report, cur string) {
@@ -403,8 +403,8 @@ func writeMethod(b *strings.Builder, r Report) {
 		if p.FreePerMonth > 0 {
 			free = fmt.Sprintf(" (free grant %s %s/month, not applied)", grouped(p.FreePerMonth), p.Unit)
 		}
-		fmt.Fprintf(b, "| %s | %s %s per %s %s%s | %s | %s | %s | %s |\n",
-			p.ID, Sig(p.Amount, 4), p.Currency, grouped(p.Per), p.Unit, free, p.Region, p.Seen, v, mdEscape(p.Source))
+		fmt.Fprintf(b, "| %s | %s%s | %s | %s | %s | %s |\n",
+			p.ID, p, free, p.Region, p.Seen, v, mdEscape(p.Source))
 	}
 	b.WriteString("\n")
 	if r.Prices.Note != "" {

@@ -146,10 +146,11 @@ type OpRate struct {
 type Fit struct {
 	// Terms holds the fitted coefficients by term name ("1", "n", "MB",
 	// "n²", "files": the input's blobs, each one more listing entry to
-	// plan and one more ranged read); a term left out (not identifiable from the runs, or negative)
-	// is absent.
+	// plan and one more ranged read); a term left out (not identifiable
+	// from the runs, or negative) is absent.
 	Terms map[string]float64 `json:"terms"`
-	// Points is how many runs it was fitted on.
+	// Points is how many points it was fitted on: runs for the aggregate
+	// phase, configurations for dispatch and the merge tail.
 	Points int `json:"points"`
 }
 
@@ -179,10 +180,10 @@ type ModelInputs struct {
 	// UnitSeconds is the shortest aggregate phase the model allows: the
 	// median aggregate phase of the configuration with the fewest units
 	// when those ran in one wave (no more units than Concurrency), else
-	// the median aggregate invocation. (The median invocation alone is the busiest
-	// runs' unit time, many units sharing the machine, and overstated a
-	// run of one or a few units, such as a small input over blobs, whose
-	// automatic unit is larger.)
+	// the median aggregate invocation. (The median invocation alone is the
+	// busiest runs' unit time, many units sharing the machine, and
+	// overstated a run of one or a few units, such as a small input over
+	// blobs, whose automatic unit is larger.)
 	UnitSeconds float64 `json:"unit_seconds"`
 	// Per unit, from the runs' totals.
 	ExecutionsPerUnit float64 `json:"executions_per_unit"`

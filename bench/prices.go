@@ -88,6 +88,11 @@ type Price struct {
 	Check string `json:"check,omitempty"`
 }
 
+// String states the price: "0.06 USD per 100,000 operations".
+func (p Price) String() string {
+	return fmt.Sprintf("%s %s per %s %s", Sig(p.Amount, 4), p.Currency, grouped(p.Per), p.Unit)
+}
+
 // Cost is the money for quantity units at this price.
 func (p Price) Cost(quantity float64) float64 {
 	return quantity / p.Per * p.Amount

@@ -277,10 +277,7 @@ func NewRun(m Measurement, prices *PriceTable, b Billing) (Run, error) {
 	if r.GBSeconds, err = ComputeGBSeconds(m.Invocations, m.Instances, b); err != nil {
 		return Run{}, fmt.Errorf("%s: %w", m.Config, err)
 	}
-	if r.Cost, err = ComputeCost(r.Executions, r.GBSeconds, r.StorageOps, m.InputBytes, prices); err == nil {
-		err = r.Cost.addEventGrid(m.EventGrid, prices)
-	}
-	if err != nil {
+	if r.Cost, err = ComputeCost(r.Executions, r.GBSeconds, r.StorageOps, m.EventGrid, m.InputBytes, prices); err != nil {
 		return Run{}, fmt.Errorf("%s: %w", m.Config, err)
 	}
 	return r, nil

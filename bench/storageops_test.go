@@ -101,7 +101,7 @@ func TestStorageOpsFromUsage(t *testing.T) {
 	}, ops)
 
 	// The result prices without error, unknown operations included.
-	c, err := ComputeCost(0, GBSeconds{}, ops, 0, testPrices())
+	c, err := ComputeCost(0, GBSeconds{}, ops, nil, 0, testPrices())
 	require.NoError(t, err)
 	assert.InDelta(t, (15*0.005+2*0.005+1*0.065+40*0.004+10*0.004)/1e4, c.StorageTotal, 1e-15)
 

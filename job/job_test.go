@@ -666,3 +666,25 @@ func TestMarkSentUpToOnlyMovesForward(t *testing.T) {
 	assert.Equal(t, "listing failed", got)
 	assert.Contains(t, st.Names(), "jobs/ms/errors/plan")
 }
+
+func TestParseMessageID(t *testing.T) {
+	for id, want := range map[string]struct {
+		job  string
+		unit int
+		ok   bool
+	}{
+		UnitID("abc", 7):    {"abc", 7, true},
+		PartialID("abc", 0): {"abc", 0, true},
+		"abc/x/1":           {"", 0, false},
+		"abc/u/-1":          {"", 0, false},
+		"abc/u":             {"", 0, false},
+		"/u/1":              {"", 0, false},
+	} {
+		j, u, ok := ParseMessageID(id)
+		assert.Equal(t, want.ok, ok, id)
+		if ok {
+			assert.Equal(t, want.job, j)
+			assert.Equal(t, want.unit, u)
+		}
+	}
+}

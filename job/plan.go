@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"iter"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/funnelpipe/funnel/aggregate"
@@ -124,17 +122,14 @@ func UnitID(job string, i int) string { return fmt.Sprintf("%s/u/%06d", job, i) 
 func PartialID(job string, i int) string { return fmt.Sprintf("%s/p/%06d", job, i) }
 
 // ParseMessageID splits a unit or partial message ID (UnitID, PartialID)
-// into the job ID and unit index; ok is false for any other ID.
+// into the job ID and unit index; ok is false for any other ID, a partials
+// message of several units included (see ParseMessageUnits).
 func ParseMessageID(id string) (jobID string, unit int, ok bool) {
-	parts := strings.Split(id, "/")
-	if len(parts) != 3 || (parts[1] != "u" && parts[1] != "p") || parts[0] == "" {
+	jobID, units, ok := ParseMessageUnits(id)
+	if !ok || len(units) != 1 {
 		return "", 0, false
 	}
-	n, err := strconv.Atoi(parts[2])
-	if err != nil || n < 0 {
-		return "", 0, false
-	}
-	return parts[0], n, true
+	return jobID, units[0], true
 }
 
 // shardsFor picks how many merge shards a job of n units gets: about one

@@ -266,9 +266,3 @@ func (s *Stage) release(ctx context.Context, in transport.Transport, topic strin
 		s.log().Warn("could not release poisoned message", "id", msg.ID, "err", err)
 	}
 }
-
-// ParseMessageID splits a unit or partial message ID (job.UnitID,
-// job.PartialID) into the job ID and unit index: job.ParseMessageID.
-func ParseMessageID(id string) (jobID string, unit int, ok bool) {
-	return job.ParseMessageID(id)
-}

@@ -241,28 +241,6 @@ func TestUnreadablePartialRecordsItsError(t *testing.T) {
 	assert.Contains(t, last, "carries the partials of")
 }
 
-func TestParseMessageID(t *testing.T) {
-	for id, want := range map[string]struct {
-		job  string
-		unit int
-		ok   bool
-	}{
-		job.UnitID("abc", 7):    {"abc", 7, true},
-		job.PartialID("abc", 0): {"abc", 0, true},
-		"abc/x/1":               {"", 0, false},
-		"abc/u/-1":              {"", 0, false},
-		"abc/u":                 {"", 0, false},
-		"/u/1":                  {"", 0, false},
-	} {
-		j, u, ok := merge.ParseMessageID(id)
-		assert.Equal(t, want.ok, ok, id)
-		if ok {
-			assert.Equal(t, want.job, j)
-			assert.Equal(t, want.unit, u)
-		}
-	}
-}
-
 // A job of several merge shards whose partials travel in batches that mix
 // shards, each batch delivered twice and in any order: every unit is
 // folded into its own shard once, and the job completes across shards with
