@@ -108,7 +108,7 @@ func (s *stack) checkOutcome(t *testing.T, j campaignJob, d time.Duration, faile
 // acknowledged were lost and the restored messages stayed invisible for
 // the rest of their 10-minute lease). So the test models Azure's crash —
 // requests and connections cut mid-invocation, acknowledged writes kept:
-// it freezes the aggregate handler (SIGSTOP) once a unit is in, with
+// it freezes the aggregate handler (SIGSTOP) once a unit is through it, with
 // invocations in flight, lets merge go idle and Azurite save, kills
 // Azurite and lets aggregate go on (SIGCONT) against the restarting
 // emulator. The job must end exact — or, should a unit never land, be
@@ -129,19 +129,30 @@ func TestAzuriteKilledMidJob(t *testing.T) {
 			id := "azkill-" + medium
 			ctx, cancel := context.WithTimeout(context.Background(), jobTimeout)
 			defer cancel()
+			aggFn, _ := triggerFunctions(medium)
+			agg0 := s.functionSummary("aggregate", aggFn).Successes
 			_, err := s.client.Submit(ctx, job.Spec{ID: id, Transport: medium, Input: job.Input{Container: "azkill", Prefix: "customer."}, UnitMB: 1})
 			require.NoError(t, err)
-			// Freeze aggregate once a unit is in, so that the job is still
-			// running when Azurite has saved its record.
+			// Freeze aggregate once a unit is through it, so that the job
+			// is still running when Azurite has saved its record. (Waiting
+			// for merge to count a unit came too late: a batch of partials
+			// reaches an idle merge up to a poll interval after aggregate
+			// sent it, by which time every unit could be through.)
 			var st *job.Status
-			eventually(t, jobTimeout, "a unit of "+id+" done", func() bool {
-				st, err = s.client.Status(ctx, id)
-				return err == nil && st.Units.Done > 0
+			eventually(t, jobTimeout, "a unit of "+id+" through aggregate", func() bool {
+				return s.functionSummary("aggregate", aggFn).Successes > agg0
 			}, func() string { return s.statusJSON(id) })
 			frozen := s.handlerPIDs(t, "aggregate")
 			for _, pid := range frozen {
 				require.NoError(t, syscall.Kill(pid, syscall.SIGSTOP))
 			}
+			// A failure below must not leave aggregate frozen for the next
+			// transport's job.
+			t.Cleanup(func() {
+				for _, pid := range frozen {
+					_ = syscall.Kill(pid, syscall.SIGCONT)
+				}
+			})
 			// Merge folds the partials already sent; then nothing writes
 			// but the hosts' leases, and Azurite saves what came before.
 			done := -1
